@@ -1,0 +1,6 @@
+"""Contracts shared by two or more Vigil packages, each defined once, each with a schema_version.
+
+- `contracts.inference`: the SageMaker endpoint's request content types and JSON response.
+- `contracts.alert`: the alert record the worker puts on Kinesis and `alert_lambda` consumes.
+- `contracts.manifest`: one line of a clip manifest (archiver writes, training reads).
+"""
