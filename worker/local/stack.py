@@ -75,6 +75,7 @@ class LocalStack:
             ensure_port_free(self.port, self.host)
         else:
             self.port = free_port(self.host)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self._wait_ready()
