@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -88,13 +89,13 @@ class LocalStack:
             self._server.stop()
             self._server = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def client(self, service: str):  # noqa: ANN201 - boto3 clients have generated types
+    def client(self, service: str):
         return boto3.client(
             service,
             endpoint_url=self.endpoint_url,

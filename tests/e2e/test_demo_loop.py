@@ -1,0 +1,78 @@
+"""The whole loop, local: archive -> train -> serve -> worker -> Kinesis -> local ESM -> alert_lambda
+-> SNS -> SQS, each stage its production module in its own process (`python -m worker.local.demo`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from contracts.alert import AlertRecord
+from worker.local import demo
+
+pytestmark = pytest.mark.slow
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_short_clip_delivers_one_notification_with_every_field(make_video, tmp_path):
+    # GIVEN a still camera (0-8 s), an intruder in view 9-14 s, then still again until 20 s
+    video = make_video("gate.mp4", n_frames=200, intruder=(90, 140))
+    video.with_suffix(".empty.json").write_text(json.dumps({"tolerance_s": 0.5, "empty_ranges_s": [[0, 9], [14, None]]}))
+    out = tmp_path / "out"
+    # WHEN the demo runs on it as fast as it can
+    code = demo.main(["--video", str(video), "--speed", "0", "--train-seconds", "5", "--camera-id", "gate-2",
+                      "--site", "port-of-entry", "--out", str(out)])
+    # THEN it succeeds and one notification, for the intruder, reached the SQS subscription
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["alerts_published"] == 1
+    assert summary["notifications_delivered"] == 1
+    assert summary["ground_truth"]["notifications_while_empty"] == 0
+    assert summary["frames_decoded"] >= 140
+    assert 0 < summary["frames_analysed"] <= summary["frames_decoded"]
+    [envelope] = read_jsonl(out / "notifications.jsonl")
+    alert = AlertRecord.model_validate_json(envelope["Message"])
+    assert envelope["Type"] == "Notification"
+    assert envelope["TopicArn"].endswith(":vigil-alerts")
+    assert {k: v["Value"] for k, v in envelope["MessageAttributes"].items()} == {
+        "severity": alert.severity.value, "site": "port-of-entry", "camera_id": "gate-2", "event_type": "scene_anomaly",
+    }
+    assert "gate-2" in envelope["Subject"] and "port-of-entry" in envelope["Subject"]
+    assert (alert.camera_id, alert.site, alert.event_type, alert.schema_version) == (
+        "gate-2", "port-of-entry", "scene_anomaly", "1")
+    assert alert.score >= alert.threshold > 0
+    assert 8.5 <= alert.media_time_s <= 14.0
+    assert alert.started_at <= alert.frame_at <= alert.detected_at
+    assert alert.regions, "the intruder's region is reported"
+    assert alert.snapshot is not None and alert.snapshot.key.startswith("snapshots/camera=gate-2/")
+    assert alert.model_version == summary["model_version"]
+
+
+def test_missing_video_is_a_clear_error(tmp_path, capsys):
+    code = demo.main(["--video", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"demo: VIDEO not found: {tmp_path / 'nope.mp4'}"
+
+
+def test_undecodable_video_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    assert demo.main(["--video", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith("demo: VIDEO cannot be decoded")
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, capsys, make_video):
+    import socket
+
+    video = make_video("v.mp4", n_frames=100)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert demo.main(["--video", str(video), "--inference-port", str(port), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"demo: port {port} on 127.0.0.1 is already in use; stop what holds it or pick another port")
