@@ -1,0 +1,29 @@
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "IDs of the private subnets, one per availability zone."
+  value       = [for subnet in aws_subnet.this : subnet.id]
+}
+
+output "worker_security_group_id" {
+  description = "Security group for the worker tasks (HTTPS out to the endpoints only)."
+  value       = aws_security_group.worker.id
+}
+
+output "endpoints_security_group_id" {
+  description = "Security group of the interface VPC endpoints."
+  value       = aws_security_group.endpoints.id
+}
+
+output "vpc_endpoint_ids" {
+  description = "VPC endpoint IDs by service name (interface and gateway)."
+  value       = merge({ for name, endpoint in aws_vpc_endpoint.interface : name => endpoint.id }, { for name, endpoint in aws_vpc_endpoint.gateway : name => endpoint.id })
+}
+
+output "network_kms_key_arn" {
+  description = "ARN of the customer managed key that encrypts the flow logs."
+  value       = aws_kms_key.this.arn
+}

@@ -1,0 +1,234 @@
+# Root inputs. Domain rules are validated in the modules that own them; each description names the module.
+
+variable "region" {
+  description = "AWS region everything is deployed to."
+  type        = string
+  default     = "us-east-1"
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as us-east-1 or eu-west-2."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (all modules)."
+  type        = string
+  default     = "vigil"
+}
+
+variable "tags" {
+  description = "Tags on every resource (provider default_tags), on top of Project and ManagedBy."
+  type        = map(string)
+  default     = {}
+}
+
+# --- network ---------------------------------------------------------------------------------------
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC (network module)."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps flow logs, worker, Lambda and SageMaker logs (network, worker, alerts, model modules)."
+  type        = number
+  default     = 90
+}
+
+# --- cameras and archive ---------------------------------------------------------------------------
+
+variable "cameras" {
+  description = "Cameras by name (video_ingest module): site, KVS retention in hours (>= 24), media type."
+  type = map(object({
+    site            = string
+    retention_hours = optional(number, 24)
+    media_type      = optional(string, "video/h264")
+  }))
+}
+
+variable "archive_bucket_name" {
+  description = "Archive bucket name (training_data module); null derives it from name_prefix, account and region."
+  type        = string
+  default     = null
+}
+
+variable "archive_lifecycle_days" {
+  description = "Archive lifecycle in days (training_data module's lifecycle_days): clips, alert clips, snapshots, old versions, access logs."
+  type = object({
+    clip_transition               = optional(number, 30)
+    clip_expiration               = optional(number, 90)
+    alert_clip_transition         = optional(number, 30)
+    alert_clip_expiration         = optional(number, 730)
+    snapshot_expiration           = optional(number, 90)
+    noncurrent_version_expiration = optional(number, 30)
+    access_log_expiration         = optional(number, 365)
+  })
+  default = {}
+}
+
+variable "clip_storage_class" {
+  description = "Storage class clips transition to (training_data module)."
+  type        = string
+  default     = "STANDARD_IA"
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy delete non-empty buckets (training_data module). Throw-away environments only."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection of the state and idempotency tables (worker, alerts modules)."
+  type        = bool
+  default     = true
+}
+
+# --- model -----------------------------------------------------------------------------------------
+
+variable "model_image_uri" {
+  description = "ECR image of the inference container (model module's image_uri)."
+  type        = string
+}
+
+variable "model_data_url" {
+  description = "S3 URL of model.tar.gz under s3://<archive bucket>/models/ (model module)."
+  type        = string
+}
+
+variable "training_image_uri" {
+  description = "ECR image of the training jobs; null means the inference image's repository (model module)."
+  type        = string
+  default     = null
+}
+
+variable "endpoint_instance_type" {
+  description = "SageMaker instance type of the endpoint (model module's instance_type)."
+  type        = string
+  default     = "ml.g4dn.xlarge"
+}
+
+variable "endpoint_autoscaling" {
+  description = "Endpoint auto scaling on SageMakerVariantInvocationsPerInstance (model module's autoscaling)."
+  type = object({
+    min_capacity                    = optional(number, 1)
+    max_capacity                    = optional(number, 4)
+    target_invocations_per_instance = optional(number, 600)
+    scale_in_cooldown_s             = optional(number, 300)
+    scale_out_cooldown_s            = optional(number, 60)
+  })
+  default = {}
+}
+
+variable "endpoint_data_capture" {
+  description = "Endpoint data capture to s3://<archive>/data-capture/ (model module's data_capture)."
+  type = object({
+    enabled             = optional(bool, false)
+    sampling_percentage = optional(number, 5)
+  })
+  default = {}
+}
+
+# --- worker ----------------------------------------------------------------------------------------
+
+variable "worker_image_tag" {
+  description = "Tag of the worker image in the worker's ECR repository; immutable, never \"latest\" (worker module's image_tag)."
+  type        = string
+}
+
+variable "worker_cpu" {
+  description = "Fargate CPU units of a worker task (worker module's cpu)."
+  type        = number
+  default     = 2048
+}
+
+variable "worker_memory" {
+  description = "Fargate memory (MiB) of a worker task (worker module's memory)."
+  type        = number
+  default     = 4096
+}
+
+variable "worker_autoscaling" {
+  description = "Worker service auto scaling on average CPU (worker module's autoscaling)."
+  type = object({
+    min_capacity       = optional(number, 1)
+    max_capacity       = optional(number, 4)
+    target_cpu_percent = optional(number, 60)
+  })
+  default = {}
+}
+
+variable "frame_sample_fps" {
+  description = "Frames per second per camera that the worker analyses (worker module)."
+  type        = number
+  default     = 5
+}
+
+variable "worker_extra_environment" {
+  description = "More environment variables for the worker container (worker module's extra_environment)."
+  type        = map(string)
+  default     = {}
+}
+
+# --- alerts ----------------------------------------------------------------------------------------
+
+variable "alert_lambda_zip_path" {
+  description = "Path of the alert Lambda package, relative to infra/ (alerts module's lambda_zip_path)."
+  type        = string
+  default     = "../dist/alert_lambda.zip"
+}
+
+variable "alert_stream" {
+  description = "Alert Kinesis Data Stream capacity mode, shards and retention (alerts module's stream)."
+  type = object({
+    mode            = optional(string, "ON_DEMAND")
+    shard_count     = optional(number, 1)
+    retention_hours = optional(number, 24)
+  })
+  default = {}
+}
+
+variable "alert_event_source" {
+  description = "Kinesis event source mapping of the alert Lambda (alerts module's event_source)."
+  type = object({
+    batch_size                = optional(number, 100)
+    maximum_batching_window_s = optional(number, 1)
+    maximum_retry_attempts    = optional(number, 5)
+    maximum_record_age_s      = optional(number, 3600)
+    parallelization_factor    = optional(number, 1)
+    starting_position         = optional(string, "LATEST")
+  })
+  default = {}
+}
+
+variable "alert_subscriptions" {
+  description = "SNS subscriptions to the alert topic with optional filter policies on severity, site, camera_id, event_type (alerts module's subscriptions)."
+  type = list(object({
+    protocol      = string
+    endpoint      = string
+    filter_policy = optional(map(list(string)))
+  }))
+  default = []
+}
+
+# --- observability ---------------------------------------------------------------------------------
+
+variable "ops_emails" {
+  description = "E-mail addresses that receive alarm notifications (observability module)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds (observability module's thresholds)."
+  type = object({
+    lambda_errors        = optional(number, 0)
+    iterator_age_ms      = optional(number, 60000)
+    dlq_messages         = optional(number, 0)
+    endpoint_5xx         = optional(number, 5)
+    model_latency_p90_ms = optional(number, 500)
+    frame_lag_s          = optional(number, 10)
+  })
+  default = {}
+}

@@ -1,0 +1,364 @@
+"""What the resources are configured to do: the alert path's failure handling, KVS retention, the archive
+lifecycle, scaling signals, alarms, and the domain rules in validation blocks (regexes run in Python)."""
+
+from __future__ import annotations
+
+import re
+
+import infra_hcl
+import pytest
+
+
+def validation_regex(module_name: str, variable: str) -> re.Pattern[str]:
+    """The pattern inside `can(regex("...", var.<variable>))` of the variable's first regex validation."""
+    for validation in infra_hcl.module(module_name).variables[variable]["validation"]:
+        match = re.search(r'regex\("((?:[^"\\]|\\.)*)", var\.' + variable + r"\)", validation["condition"])
+        if match:
+            return re.compile(infra_hcl.hcl_string(match.group(1)))
+    raise AssertionError(f"{module_name}.{variable} has no regex validation")
+
+
+# --- alerts: the event source mapping says what the handler does -----------------------------------
+
+
+def test_event_source_mapping_reports_item_failures_bisects_and_dead_letters():
+    alerts = infra_hcl.module("alerts")
+    mapping = alerts.resource("aws_lambda_event_source_mapping", "this")
+    assert mapping == {
+        "event_source_arn": "${aws_kinesis_stream.this.arn}",
+        "function_name": "${aws_lambda_function.this.arn}",
+        "starting_position": "${var.event_source.starting_position}",
+        "batch_size": "${var.event_source.batch_size}",
+        "maximum_batching_window_in_seconds": "${var.event_source.maximum_batching_window_s}",
+        "parallelization_factor": "${var.event_source.parallelization_factor}",
+        "maximum_retry_attempts": "${var.event_source.maximum_retry_attempts}",
+        "maximum_record_age_in_seconds": "${var.event_source.maximum_record_age_s}",
+        "bisect_batch_on_function_error": True,
+        "function_response_types": ["ReportBatchItemFailures"],
+        "destination_config": [{"on_failure": [{"destination_arn": "${aws_sqs_queue.this.arn}"}]}],
+    }
+
+
+def test_event_source_never_retries_forever():
+    conditions = [v["condition"] for v in infra_hcl.module("alerts").variables["event_source"]["validation"]]
+    assert (
+        "${var.event_source.maximum_retry_attempts >= 0 && var.event_source.maximum_retry_attempts <= 10000}"
+        in conditions
+    )
+    assert (
+        "${var.event_source.maximum_record_age_s >= 60 && var.event_source.maximum_record_age_s <= 604800}"
+        in conditions
+    )
+
+
+def test_alert_lambda_runs_the_powertools_handler_with_its_environment():
+    function = infra_hcl.module("alerts").resource("aws_lambda_function", "this")
+    assert (function["handler"], function["runtime"], function["filename"]) == (
+        "alert_lambda.handler.lambda_handler",
+        "python3.12",
+        "${var.lambda_zip_path}",
+    )
+    assert function["source_code_hash"] == "${filebase64sha256(var.lambda_zip_path)}"
+    assert function["environment"] == [
+        {
+            "variables": {
+                "VIGIL_ALERT_TOPIC_ARN": "${aws_sns_topic.this.arn}",
+                "VIGIL_IDEMPOTENCY_TABLE": "${aws_dynamodb_table.this.name}",
+                "POWERTOOLS_SERVICE_NAME": "vigil-alerts",
+                "POWERTOOLS_LOG_LEVEL": "${var.lambda.log_level}",
+            }
+        }
+    ]
+    assert function["logging_config"] == [
+        {"log_format": "JSON", "log_group": "${aws_cloudwatch_log_group.this.name}"}
+    ]
+
+
+def test_idempotency_table_has_key_id_and_ttl_on_expiration():
+    table = infra_hcl.module("alerts").resource("aws_dynamodb_table", "this")
+    assert (table["hash_key"], table["attribute"], table["ttl"]) == (
+        "id",
+        [{"name": "id", "type": "S"}],
+        [{"attribute_name": "expiration", "enabled": True}],
+    )
+
+
+def test_state_table_has_key_id_and_point_in_time_recovery():
+    table = infra_hcl.module("worker").resource("aws_dynamodb_table", "this")
+    assert (table["hash_key"], table["attribute"], table["point_in_time_recovery"]) == (
+        "id",
+        [{"name": "id", "type": "S"}],
+        [{"enabled": True}],
+    )
+
+
+def test_alert_stream_defaults_to_on_demand():
+    alerts = infra_hcl.module("alerts")
+    assert 'mode = optional(string, "ON_DEMAND")' in alerts.variables["stream"]["type"]
+    stream = alerts.resource("aws_kinesis_stream", "this")
+    assert stream["stream_mode_details"] == [{"stream_mode": "${var.stream.mode}"}]
+    assert stream["shard_count"] == '${var.stream.mode == "PROVISIONED" ? var.stream.shard_count : null}'
+
+
+def test_subscriptions_carry_their_filter_policy_on_message_attributes():
+    subscription = infra_hcl.module("alerts").resource("aws_sns_topic_subscription", "this")
+    assert (
+        subscription["filter_policy"]
+        == "${each.value.filter_policy == null ? null : jsonencode(each.value.filter_policy)}"
+    )
+    assert (
+        subscription["filter_policy_scope"]
+        == '${each.value.filter_policy == null ? null : "MessageAttributes"}'
+    )
+
+
+# --- video ingest --------------------------------------------------------------------------------------
+
+
+def test_kvs_retention_is_validated_to_at_least_24_hours_and_used_per_camera():
+    video = infra_hcl.module("video_ingest")
+    conditions = [v["condition"] for v in video.variables["cameras"]["validation"]]
+    assert (
+        "${alltrue([for camera in values(var.cameras) : camera.retention_hours >= 24 && camera.retention_hours <= 87600])}"
+        in conditions
+    )
+    assert "retention_hours = optional(number, 24)" in video.variables["cameras"]["type"]
+    assert 'media_type = optional(string, "video/h264")' in video.variables["cameras"]["type"]
+    stream = video.resource("aws_kinesis_video_stream", "this")
+    assert (stream["for_each"], stream["data_retention_in_hours"], stream["media_type"]) == (
+        "${var.cameras}",
+        "${each.value.retention_hours}",
+        "${each.value.media_type}",
+    )
+
+
+def test_tfvars_example_cameras_keep_media_at_least_a_day():
+    example = infra_hcl.parse_file(infra_hcl.INFRA_DIR / "terraform.tfvars.example")
+    assert all(camera.get("retention_hours", 24) >= 24 for camera in example["cameras"].values())
+
+
+# --- training data lifecycle -----------------------------------------------------------------------------
+
+
+def test_archive_lifecycle_rules_by_prefix():
+    lifecycle = infra_hcl.module("training_data").resource("aws_s3_bucket_lifecycle_configuration", "archive")
+    rules = {rule["id"]: {k: v for k, v in rule.items() if k != "id"} for rule in lifecycle["rule"]}
+    assert rules == {
+        "normal-clips": {
+            "status": "Enabled",
+            "filter": [{"prefix": "clips/"}],
+            "transition": [
+                {"days": "${local.days.clip_transition}", "storage_class": "${var.clip_storage_class}"}
+            ],
+            "expiration": [{"days": "${local.days.clip_expiration}"}],
+        },
+        "alert-clips": {
+            "status": "Enabled",
+            "filter": [{"prefix": "alerts/"}],
+            "transition": [
+                {"days": "${local.days.alert_clip_transition}", "storage_class": "${var.clip_storage_class}"}
+            ],
+            "expiration": [{"days": "${local.days.alert_clip_expiration}"}],
+        },
+        "snapshots": {
+            "status": "Enabled",
+            "filter": [{"prefix": "snapshots/"}],
+            "expiration": [{"days": "${local.days.snapshot_expiration}"}],
+        },
+        "noncurrent-versions-and-uploads": {
+            "status": "Enabled",
+            "filter": [{}],
+            "noncurrent_version_expiration": [
+                {"noncurrent_days": "${local.days.noncurrent_version_expiration}"}
+            ],
+            "abort_incomplete_multipart_upload": [{"days_after_initiation": 7}],
+        },
+    }
+
+
+def test_alert_clips_are_kept_longer_than_normal_footage():
+    variable = infra_hcl.module("training_data").variables["lifecycle_days"]
+    conditions = [v["condition"] for v in variable["validation"]]
+    assert "${var.lifecycle_days.alert_clip_expiration >= var.lifecycle_days.clip_expiration}" in conditions
+    defaults = dict(re.findall(r"(\w+) = optional\(number, (\d+)\)", variable["type"]))
+    assert (
+        int(defaults["alert_clip_expiration"])
+        > int(defaults["clip_expiration"])
+        > int(defaults["clip_transition"])
+    )
+    assert int(defaults["clip_transition"]) >= 30  # STANDARD_IA, the default class, needs 30 days
+
+
+# --- scaling -----------------------------------------------------------------------------------------------
+
+
+def test_endpoint_scales_on_invocations_per_instance():
+    model = infra_hcl.module("model")
+    target = model.resource("aws_appautoscaling_target", "this")
+    assert (target["service_namespace"], target["scalable_dimension"], target["resource_id"]) == (
+        "sagemaker",
+        "sagemaker:variant:DesiredInstanceCount",
+        "endpoint/${aws_sagemaker_endpoint.this.name}/variant/${local.variant_name}",
+    )
+    (configuration,) = model.resource("aws_appautoscaling_policy", "this")[
+        "target_tracking_scaling_policy_configuration"
+    ]
+    assert configuration["predefined_metric_specification"] == [
+        {"predefined_metric_type": "SageMakerVariantInvocationsPerInstance"}
+    ]
+
+
+def test_worker_service_scales_on_cpu_and_leaves_desired_count_to_scaling():
+    worker = infra_hcl.module("worker")
+    (configuration,) = worker.resource("aws_appautoscaling_policy", "this")[
+        "target_tracking_scaling_policy_configuration"
+    ]
+    assert configuration["predefined_metric_specification"] == [
+        {"predefined_metric_type": "ECSServiceAverageCPUUtilization"}
+    ]
+    assert worker.resource("aws_ecs_service", "this")["lifecycle"] == [{"ignore_changes": ["desired_count"]}]
+
+
+def test_worker_repository_is_immutable_and_scanned_and_cluster_has_insights():
+    worker = infra_hcl.module("worker")
+    repository = worker.resource("aws_ecr_repository", "this")
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"] == [{"scan_on_push": True}]
+    assert worker.resource("aws_ecs_cluster", "this")["setting"] == [
+        {"name": "containerInsights", "value": "enabled"}
+    ]
+
+
+def test_worker_task_is_fargate_with_sized_cpu_memory_and_logs():
+    task = infra_hcl.module("worker").resource("aws_ecs_task_definition", "this")
+    assert (task["requires_compatibilities"], task["network_mode"], task["cpu"], task["memory"]) == (
+        ["FARGATE"],
+        "awsvpc",
+        "${var.cpu}",
+        "${var.memory}",
+    )
+    assert "awslogs-group = aws_cloudwatch_log_group.this.name" in task["container_definitions"]
+    assert "readonlyRootFilesystem = true" in task["container_definitions"]
+
+
+# --- network -----------------------------------------------------------------------------------------------
+
+
+def test_network_endpoints_cover_every_api_the_private_subnets_call():
+    network = infra_hcl.module("network")
+    assert sorted(network.variables["interface_endpoint_services"]["default"]) == [
+        "ecr.api",
+        "ecr.dkr",
+        "kinesis-streams",
+        "kinesisvideo",
+        "logs",
+        "sagemaker.runtime",
+        "sts",
+    ]
+    assert network.resource("aws_vpc_endpoint", "gateway")["for_each"] == '${toset(["s3", "dynamodb"])}'
+    assert network.resource("aws_vpc_endpoint", "interface")["private_dns_enabled"] is True
+
+
+# --- observability ----------------------------------------------------------------------------------------
+
+
+def test_alarms_watch_each_stage_and_notify_the_ops_topic():
+    observability = infra_hcl.module("observability")
+    assert observability.locals["actions"] == ["${aws_sns_topic.this.arn}"]
+    alarms = observability.resources["aws_cloudwatch_metric_alarm"]
+    assert {name: (alarm["namespace"], alarm["metric_name"]) for name, alarm in alarms.items()} == {
+        "lambda_errors": ("AWS/Lambda", "Errors"),
+        "iterator_age": ("AWS/Lambda", "IteratorAge"),
+        "dlq_depth": ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        "endpoint_5xx": ("AWS/SageMaker", "Invocation5XXErrors"),
+        "model_latency": ("AWS/SageMaker", "ModelLatency"),
+        "frame_lag": ("Vigil", "FrameLagSeconds"),
+    }
+    assert all(
+        alarm["alarm_actions"] == alarm["ok_actions"] == "${local.actions}" for alarm in alarms.values()
+    )
+    # ModelLatency is reported in microseconds; the threshold variable is in milliseconds
+    assert alarms["model_latency"]["threshold"] == "${var.thresholds.model_latency_p90_ms * 1000}"
+    assert alarms["frame_lag"]["dimensions"] == {"CameraId": "${each.key}"}
+    assert alarms["frame_lag"]["treat_missing_data"] == "breaching"
+
+
+def test_cloudwatch_may_publish_to_the_encrypted_ops_topic():
+    observability = infra_hcl.module("observability")
+    key_statement = infra_hcl.statements_by_sid(observability.policy_document("kms"))["CloudWatchAlarms"]
+    assert key_statement["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
+    topic_statement = infra_hcl.statements_by_sid(observability.policy_document("topic"))["CloudWatchAlarms"]
+    assert topic_statement["actions"] == ["sns:Publish"]
+
+
+# --- validation rules, run on examples ---------------------------------------------------------------------
+
+EXAMPLE = infra_hcl.parse_file(infra_hcl.INFRA_DIR / "terraform.tfvars.example")
+
+
+@pytest.mark.parametrize(
+    ("module_name", "variable", "value", "valid"),
+    [
+        ("model", "image_uri", EXAMPLE["model_image_uri"], True),
+        (
+            "model",
+            "image_uri",
+            "123456789012.dkr.ecr.eu-west-2.amazonaws.com/vigil/inference@sha256:" + "a" * 64,
+            True,
+        ),
+        ("model", "image_uri", "pytorch/pytorch:latest", False),
+        ("model", "image_uri", "123456789012.dkr.ecr.eu-west-2.amazonaws.com/vigil", False),
+        ("model", "model_data_url", EXAMPLE["model_data_url"], True),
+        ("model", "model_data_url", "s3://bucket/model.tar.gz", False),
+        ("model", "model_data_url", "https://bucket.s3.amazonaws.com/models/model.tar.gz", False),
+        ("model", "instance_type", "ml.g4dn.xlarge", True),
+        ("model", "instance_type", "g4dn.xlarge", False),
+        ("worker", "image_tag", EXAMPLE["worker_image_tag"], True),
+        ("worker", "image_tag", "-bad", False),
+        ("network", "name_prefix", "vigil", True),
+        ("network", "name_prefix", "Vigil_Prod", False),
+    ],
+)
+def test_validation_regexes_accept_good_values_and_reject_bad_ones(module_name, variable, value, valid):
+    assert bool(validation_regex(module_name, variable).fullmatch(value)) is valid
+
+
+def test_worker_image_tag_may_not_be_latest():
+    (validation,) = infra_hcl.module("worker").variables["image_tag"]["validation"]
+    assert 'var.image_tag != "latest"' in validation["condition"]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "has_local_storage"),
+    [
+        ("ml.g4dn.xlarge", True),
+        ("ml.g5.2xlarge", True),
+        ("ml.c6i.xlarge", False),
+        ("ml.m5.large", False),
+        ("ml.m5d.large", True),
+    ],
+)
+def test_volume_key_is_skipped_only_for_instances_with_nvme_storage(instance_type, has_local_storage):
+    expression = infra_hcl.module("model").locals["instance_has_local_storage"]
+    pattern = re.search(r'regex\("((?:[^"\\]|\\.)*)", var\.instance_type\)', expression).group(1)
+    assert bool(re.match(infra_hcl.hcl_string(pattern), instance_type)) is has_local_storage
+
+
+def test_subscription_examples_satisfy_the_module_rules():
+    # the module's filter_policy keys and protocols, applied to the example file's subscriptions
+    conditions = " ".join(
+        v["condition"] for v in infra_hcl.module("alerts").variables["subscriptions"]["validation"]
+    )
+    protocols = set(
+        re.search(r'contains\(\[("email".*?)\], s\.protocol\)', conditions)
+        .group(1)
+        .replace('"', "")
+        .split(", ")
+    )
+    keys = set(
+        re.search(r'contains\(\[("severity".*?)\], key\)', conditions).group(1).replace('"', "").split(", ")
+    )
+    assert "http" not in protocols
+    for subscription in EXAMPLE["alert_subscriptions"]:
+        assert subscription["protocol"] in protocols
+        assert set(subscription.get("filter_policy", {})) <= keys

@@ -1,0 +1,482 @@
+"""Least privilege, encryption everywhere, no public data: the rules of DESIGN.md's infra row, checked on
+the parsed configuration (no terraform binary or provider is needed)."""
+
+from __future__ import annotations
+
+import re
+
+import infra_hcl
+import pytest
+
+MODULES = infra_hcl.module_names()
+
+# A key reference: this module's customer managed key, or a CMK ARN another module passed in.
+KEY_REFERENCE = re.compile(r"\$\{(aws_kms_key\.this\.arn|var\.[a-z_]*kms_key_arn)\}")
+
+
+def _kms_key_of(type_: str, body: dict) -> str | None:
+    """The attribute that names the customer managed key of a resource type that stores data."""
+    if type_ == "aws_kinesis_stream":
+        assert body["encryption_type"] == "KMS"
+        return body["kms_key_id"]
+    if type_ == "aws_dynamodb_table":
+        (sse,) = body["server_side_encryption"]
+        assert sse["enabled"] is True
+        return sse["kms_key_arn"]
+    if type_ == "aws_ecr_repository":
+        (encryption,) = body["encryption_configuration"]
+        assert encryption["encryption_type"] == "KMS"
+        return encryption["kms_key"]
+    if type_ == "aws_s3_bucket_server_side_encryption_configuration":
+        (rule,) = body["rule"]
+        (default,) = rule["apply_server_side_encryption_by_default"]
+        assert default["sse_algorithm"] == "aws:kms"
+        return default["kms_master_key_id"]
+    attribute = {
+        "aws_kinesis_video_stream": "kms_key_id",
+        "aws_sqs_queue": "kms_master_key_id",
+        "aws_sns_topic": "kms_master_key_id",
+        "aws_cloudwatch_log_group": "kms_key_id",
+        "aws_lambda_function": "kms_key_arn",
+    }[type_]
+    return body.get(attribute)
+
+
+ENCRYPTED_TYPES = {
+    "aws_cloudwatch_log_group",
+    "aws_dynamodb_table",
+    "aws_ecr_repository",
+    "aws_kinesis_stream",
+    "aws_kinesis_video_stream",
+    "aws_lambda_function",
+    "aws_s3_bucket_server_side_encryption_configuration",
+    "aws_sagemaker_endpoint_configuration",
+    "aws_sns_topic",
+    "aws_sqs_queue",
+}
+# Types that hold no data at rest of their own (or whose data is encrypted through another resource above).
+NO_DATA_AT_REST = {
+    "aws_appautoscaling_policy",
+    "aws_appautoscaling_target",
+    "aws_cloudwatch_dashboard",
+    "aws_cloudwatch_metric_alarm",
+    "aws_default_security_group",
+    "aws_ecr_lifecycle_policy",
+    "aws_ecs_cluster",
+    "aws_ecs_service",
+    "aws_ecs_task_definition",  # Fargate encrypts task ephemeral storage itself
+    "aws_flow_log",  # writes to an encrypted log group
+    "aws_iam_role",
+    "aws_iam_role_policy",
+    "aws_kms_alias",
+    "aws_kms_key",
+    "aws_lambda_event_source_mapping",
+    "aws_route_table",
+    "aws_route_table_association",
+    "aws_s3_bucket",  # encrypted by its aws_s3_bucket_server_side_encryption_configuration
+    "aws_s3_bucket_lifecycle_configuration",
+    "aws_s3_bucket_logging",
+    "aws_s3_bucket_ownership_controls",
+    "aws_s3_bucket_policy",
+    "aws_s3_bucket_public_access_block",
+    "aws_s3_bucket_versioning",
+    "aws_sagemaker_endpoint",  # encrypted through its endpoint configuration
+    "aws_sagemaker_model",
+    "aws_security_group",
+    "aws_sns_topic_policy",
+    "aws_sns_topic_subscription",
+    "aws_subnet",
+    "aws_vpc",
+    "aws_vpc_endpoint",
+    "aws_vpc_security_group_egress_rule",
+    "aws_vpc_security_group_ingress_rule",
+}
+
+
+def all_resources() -> list[tuple[str, str, str, dict]]:
+    return [
+        (module_name, type_, name, body)
+        for module_name in MODULES
+        for type_, by_name in infra_hcl.module(module_name).resources.items()
+        for name, body in by_name.items()
+    ]
+
+
+def all_policy_documents() -> list[tuple[str, str, dict]]:
+    return [
+        (module_name, name, document)
+        for module_name in MODULES
+        for name, document in infra_hcl.module(module_name).data.get("aws_iam_policy_document", {}).items()
+    ]
+
+
+def test_every_resource_type_is_classified_for_encryption():
+    # GIVEN every resource type in the modules  THEN each is known to be encrypted or to hold no data,
+    # so a new type (an EFS volume, an OpenSearch domain) fails here until someone decides
+    used = {type_ for _, type_, _, _ in all_resources()}
+    assert ENCRYPTED_TYPES.isdisjoint(NO_DATA_AT_REST)
+    assert sorted(used - ENCRYPTED_TYPES - NO_DATA_AT_REST) == []
+
+
+@pytest.mark.parametrize(
+    ("module_name", "type_", "name", "body"),
+    [r for r in all_resources() if r[1] in ENCRYPTED_TYPES - {"aws_sagemaker_endpoint_configuration"}],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_data_at_rest_is_encrypted_with_a_customer_managed_key(module_name, type_, name, body):
+    assert KEY_REFERENCE.fullmatch(_kms_key_of(type_, body) or ""), f"{module_name}: {type_}.{name}"
+
+
+def test_endpoint_volume_and_data_capture_use_customer_managed_keys():
+    config = infra_hcl.module("model").resource("aws_sagemaker_endpoint_configuration", "this")
+    # instance types with NVMe instance storage refuse a volume key: the module leaves it null only for those
+    assert config["kms_key_arn"] == "${local.instance_has_local_storage ? null : aws_kms_key.this.arn}"
+    (capture,) = config["dynamic"][0]["data_capture_config"]["content"]
+    assert capture["kms_key_id"] == "${var.archive_kms_key_arn}"
+
+
+def test_every_s3_bucket_has_kms_encryption_versioning_and_a_public_access_block():
+    module = infra_hcl.module("training_data")
+    buckets = set(module.resources["aws_s3_bucket"])
+    assert module.locals["buckets"] == {name: f"${{aws_s3_bucket.{name}}}" for name in buckets}
+    for type_ in (
+        "aws_s3_bucket_server_side_encryption_configuration",
+        "aws_s3_bucket_public_access_block",
+        "aws_s3_bucket_versioning",
+        "aws_s3_bucket_ownership_controls",
+    ):
+        assert module.resource(type_, "this")["for_each"] == "${local.buckets}", type_
+    assert module.resource("aws_s3_bucket_ownership_controls", "this")["rule"] == [
+        {"object_ownership": "BucketOwnerEnforced"}
+    ]
+    assert module.resource("aws_s3_bucket_versioning", "this")["versioning_configuration"] == [
+        {"status": "Enabled"}
+    ]
+
+
+def test_public_access_block_is_all_true():
+    block = infra_hcl.module("training_data").resource("aws_s3_bucket_public_access_block", "this")
+    assert {key: value for key, value in block.items() if key not in ("for_each", "bucket")} == {
+        "block_public_acls": True,
+        "block_public_policy": True,
+        "ignore_public_acls": True,
+        "restrict_public_buckets": True,
+    }
+
+
+@pytest.mark.parametrize("bucket", ["archive", "logs"])
+def test_bucket_policy_denies_every_request_without_tls(bucket):
+    module = infra_hcl.module("training_data")
+    policy = module.resource("aws_s3_bucket_policy", bucket)
+    assert policy["bucket"] == f"${{aws_s3_bucket.{bucket}.id}}"
+    assert policy["policy"] == f"${{data.aws_iam_policy_document.{bucket}.json}}"
+    deny = infra_hcl.statements_by_sid(module.policy_document(bucket))["DenyInsecureTransport"]
+    assert deny == {
+        "sid": "DenyInsecureTransport",
+        "effect": "Deny",
+        "actions": ["s3:*"],
+        "resources": [f"${{aws_s3_bucket.{bucket}.arn}}", f"${{aws_s3_bucket.{bucket}.arn}}/*"],
+        "principals": [{"type": "*", "identifiers": ["*"]}],
+        "condition": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+    }
+
+
+def test_no_bucket_policy_allows_anyone_but_the_s3_logging_service():
+    module = infra_hcl.module("training_data")
+    allows = [
+        (name, statement["sid"], statement["principals"])
+        for name in ("archive", "logs")
+        for statement in infra_hcl.statements(module.policy_document(name))
+        if statement.get("effect", "Allow") == "Allow"
+    ]
+    assert allows == [
+        ("logs", "S3ServerAccessLogging", [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}])
+    ]
+
+
+def test_archive_access_logs_go_to_the_log_bucket():
+    logging_ = infra_hcl.module("training_data").resource("aws_s3_bucket_logging", "this")
+    assert logging_["bucket"] == "${aws_s3_bucket.archive.id}"
+    assert logging_["target_bucket"] == "${aws_s3_bucket.logs.id}"
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_every_module_has_one_rotating_customer_managed_key_with_a_policy_and_alias(module_name):
+    module = infra_hcl.module(module_name)
+    (key,) = module.resources["aws_kms_key"].values()
+    assert key["enable_key_rotation"] is True
+    assert key["deletion_window_in_days"] == 30
+    assert key["policy"] == "${data.aws_iam_policy_document.kms.json}"
+    (alias,) = module.resources["aws_kms_alias"].values()
+    assert alias["target_key_id"] == "${aws_kms_key.this.key_id}"
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name", "document"), all_policy_documents(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_no_statement_grants_wildcard_actions(module_name, name, document):
+    # GIVEN every statement of every policy document (roles, bucket policies, key policies)
+    for statement in infra_hcl.statements(document):
+        assert "not_actions" not in statement
+        assert isinstance(statement["actions"], list), f"{module_name}/{name}: actions must be a literal list"
+        for action in statement["actions"]:
+            # THEN no "*" at all, and a whole service ("s3:*") only in a Deny
+            assert action != "*", f"{module_name}/{name}/{statement.get('sid')}"
+            if statement.get("effect", "Allow") == "Allow":
+                assert not action.endswith(":*"), f"{module_name}/{name}/{statement.get('sid')}: {action}"
+
+
+def key_policy_documents(module_name: str) -> set[str]:
+    keys = infra_hcl.module(module_name).resources.get("aws_kms_key", {}).values()
+    return {
+        re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", key["policy"]).group(1)
+        for key in keys
+    }
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name", "document"), all_policy_documents(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_star_resources_only_where_the_api_has_no_resource_level_permissions(module_name, name, document):
+    # In a key policy "*" is the key itself; otherwise only ecr:GetAuthorizationToken may use "*".
+    for statement in infra_hcl.statements(document):
+        if "*" in statement.get("resources", []) and name not in key_policy_documents(module_name):
+            assert statement["actions"] == ["ecr:GetAuthorizationToken"], (
+                f"{module_name}/{name}/{statement['sid']}"
+            )
+
+
+def role_policies() -> list[tuple[str, str, dict]]:
+    return [
+        (module_name, name, body)
+        for module_name in MODULES
+        for name, body in infra_hcl.module(module_name).resources.get("aws_iam_role_policy", {}).items()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module_name", "name", "body"), role_policies(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_iam_is_data_every_role_policy_is_a_policy_document(module_name, name, body):
+    assert re.fullmatch(r"\$\{data\.aws_iam_policy_document\.\w+\.json\}", body["policy"])
+
+
+def test_every_role_trusts_one_service_of_this_account_only():
+    trusts = {}
+    for module_name in MODULES:
+        module = infra_hcl.module(module_name)
+        for role_name, role in module.resources.get("aws_iam_role", {}).items():
+            document_name = re.fullmatch(
+                r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", role["assume_role_policy"]
+            ).group(1)
+            (statement,) = infra_hcl.statements(module.policy_document(document_name))
+            assert statement["actions"] == ["sts:AssumeRole"]
+            assert {
+                "test": "StringEquals",
+                "variable": "aws:SourceAccount",
+                "values": ["${local.account_id}"],
+            } in statement["condition"]
+            (principal,) = statement["principals"]
+            assert principal["type"] == "Service"
+            trusts[f"{module_name}.{role_name}"] = principal["identifiers"]
+    assert trusts == {
+        "alerts.this": ["lambda.amazonaws.com"],
+        "model.endpoint": ["sagemaker.amazonaws.com"],
+        "model.training": ["sagemaker.amazonaws.com"],
+        "network.this": ["vpc-flow-logs.amazonaws.com"],
+        "worker.task": ["ecs-tasks.amazonaws.com"],
+        "worker.task_exec": ["ecs-tasks.amazonaws.com"],
+    }
+
+
+# --- exact permissions per role: a new action or a widened resource must change this table ------------
+
+ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+EXPECTED_ROLE_STATEMENTS = {
+    ("worker", "task"): {
+        "KinesisVideoRead": (
+            [
+                "kinesisvideo:GetClip",
+                "kinesisvideo:GetDataEndpoint",
+                "kinesisvideo:GetMedia",
+                "kinesisvideo:GetMediaForFragmentList",
+                "kinesisvideo:ListFragments",
+            ],
+            "${[for camera in values(var.camera_streams) : camera.stream_arn]}",
+        ),
+        "SageMakerInvoke": (["sagemaker:InvokeEndpoint"], ["${var.endpoint_arn}"]),
+        "KinesisAlertsPut": (["kinesis:PutRecord", "kinesis:PutRecords"], ["${var.alert_stream_arn}"]),
+        "S3Archive": (
+            ["s3:GetObject", "s3:PutObject"],
+            [
+                "${var.archive_bucket_arn}/snapshots/*",
+                "${var.archive_bucket_arn}/clips/*",
+                "${var.archive_bucket_arn}/alerts/*",
+                "${var.archive_bucket_arn}/manifests/*",
+            ],
+        ),
+        "DynamoDBState": (
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            ["${aws_dynamodb_table.this.arn}"],
+        ),
+        "Kms": (
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [
+                "${var.video_kms_key_arn}",
+                "${var.alert_kms_key_arn}",
+                "${var.archive_kms_key_arn}",
+                "${aws_kms_key.this.arn}",
+            ],
+        ),
+    },
+    ("worker", "task_exec"): {
+        "EcrPull": (ECR_PULL, ["${aws_ecr_repository.this.arn}"]),
+        "EcrAuthorization": (["ecr:GetAuthorizationToken"], ["*"]),
+        "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
+    },
+    ("alerts", "this"): {
+        "KinesisRead": (
+            [
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ],
+            ["${aws_kinesis_stream.this.arn}"],
+        ),
+        "SnsPublish": (["sns:Publish"], ["${aws_sns_topic.this.arn}"]),
+        "DynamoDBIdempotency": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ["${aws_dynamodb_table.this.arn}"],
+        ),
+        "SqsDeadLetter": (["sqs:SendMessage"], ["${aws_sqs_queue.this.arn}"]),
+        "S3PresignedLinks": (
+            ["s3:GetObject"],
+            [
+                "${var.archive_bucket_arn}/snapshots/*",
+                "${var.archive_bucket_arn}/clips/*",
+                "${var.archive_bucket_arn}/alerts/*",
+            ],
+        ),
+        "KmsAlerts": (["kms:Decrypt", "kms:GenerateDataKey"], ["${aws_kms_key.this.arn}"]),
+        "KmsArchiveRead": (["kms:Decrypt"], ["${var.archive_kms_key_arn}"]),
+        "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
+    },
+    ("model", "endpoint"): {
+        "S3ModelArtifacts": (["s3:GetObject"], ["${var.archive_bucket_arn}/models/*"]),
+        "S3DataCapture": (["s3:PutObject"], ["${var.archive_bucket_arn}/data-capture/*"]),
+        "EcrPull": (ECR_PULL, ["${local.image_repository_arn}"]),
+        "EcrAuthorization": (["ecr:GetAuthorizationToken"], ["*"]),
+        "Logs": (
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            ["${aws_cloudwatch_log_group.endpoint.arn}", "${aws_cloudwatch_log_group.endpoint.arn}:*"],
+        ),
+        "KmsArchiveRead": (["kms:Decrypt"], ["${var.archive_kms_key_arn}"]),
+        "KmsDataCapture": (["kms:GenerateDataKey"], ["${var.archive_kms_key_arn}"]),
+    },
+    ("model", "training"): {
+        "S3ListTrainingData": (["s3:ListBucket"], ["${var.archive_bucket_arn}"]),
+        "S3ReadTrainingData": (
+            ["s3:GetObject"],
+            [
+                "${var.archive_bucket_arn}/clips/*",
+                "${var.archive_bucket_arn}/alerts/*",
+                "${var.archive_bucket_arn}/manifests/*",
+                "${var.archive_bucket_arn}/checkpoints/*",
+            ],
+        ),
+        "S3WriteModels": (
+            ["s3:PutObject"],
+            ["${var.archive_bucket_arn}/models/*", "${var.archive_bucket_arn}/checkpoints/*"],
+        ),
+        "EcrPull": (ECR_PULL, ["${local.training_repository_arn}"]),
+        "EcrAuthorization": (["ecr:GetAuthorizationToken"], ["*"]),
+        "Logs": (
+            ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            [
+                "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.training_log_group_name}:*"
+            ],
+        ),
+        "KmsArchive": (["kms:Decrypt", "kms:GenerateDataKey"], ["${var.archive_kms_key_arn}"]),
+    },
+    ("network", "flow_logs"): {
+        "Logs": (
+            ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            ["${aws_cloudwatch_log_group.this.arn}:*"],
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize(("module_name", "document_name"), sorted(EXPECTED_ROLE_STATEMENTS))
+def test_role_statements_are_exactly_the_expected_actions_on_the_expected_resources(
+    module_name, document_name
+):
+    # GIVEN a role's policy document  WHEN read statement by statement
+    document = infra_hcl.module(module_name).policy_document(document_name)
+    actual = {
+        sid: (statement["actions"], statement["resources"])
+        for sid, statement in infra_hcl.statements_by_sid(document).items()
+    }
+    # THEN each statement is exactly the expected API family on exactly the expected resources
+    assert actual == EXPECTED_ROLE_STATEMENTS[(module_name, document_name)]
+
+
+def test_every_role_policy_document_is_in_the_expected_table():
+    attached = set()
+    for module_name, _, body in role_policies():
+        attached.add(
+            (
+                module_name,
+                re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]).group(1),
+            )
+        )
+    assert attached == set(EXPECTED_ROLE_STATEMENTS)
+
+
+def test_model_data_capture_statements_exist_only_when_capture_is_enabled():
+    statements = infra_hcl.statements_by_sid(infra_hcl.module("model").policy_document("endpoint"))
+    assert {sid for sid, statement in statements.items() if statement.get("dynamic")} == {
+        "S3DataCapture",
+        "KmsDataCapture",
+    }
+
+
+def test_training_role_lists_only_the_training_prefixes():
+    statement = infra_hcl.statements_by_sid(infra_hcl.module("model").policy_document("training"))[
+        "S3ListTrainingData"
+    ]
+    assert statement["condition"] == [
+        {
+            "test": "StringLike",
+            "variable": "s3:prefix",
+            "values": ["clips/*", "alerts/*", "manifests/*", "checkpoints/*"],
+        }
+    ]
+
+
+@pytest.mark.parametrize("module_name", ["network", "model", "worker", "alerts"])
+def test_logs_service_may_use_a_key_only_for_the_module_log_groups(module_name):
+    statement = infra_hcl.statements_by_sid(infra_hcl.module(module_name).policy_document("kms"))[
+        "CloudWatchLogs"
+    ]
+    (condition,) = statement["condition"]
+    assert condition["variable"] == "kms:EncryptionContext:aws:logs:arn"
+    assert all(":log-group:" in value and "*" not in value for value in condition["values"])
+
+
+def test_no_security_group_allows_ingress_from_anywhere_and_no_nat_or_internet_gateway():
+    network = infra_hcl.module("network")
+    assert "aws_nat_gateway" not in network.resources
+    assert "aws_internet_gateway" not in network.resources
+    ingress = network.resources["aws_vpc_security_group_ingress_rule"]
+    assert [rule.get("cidr_ipv4") for rule in ingress.values()] == [None]
+    assert ingress["this"]["referenced_security_group_id"] == "${aws_security_group.worker.id}"
+    assert network.resource("aws_subnet", "this")["map_public_ip_on_launch"] is False
+    assert (
+        infra_hcl.module("worker").resource("aws_ecs_service", "this")["network_configuration"][0][
+            "assign_public_ip"
+        ]
+        is False
+    )
