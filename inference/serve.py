@@ -1,0 +1,174 @@
+"""`python -m inference.serve --model PATH --port N`: the SageMaker container contract, locally.
+
+`GET /ping` answers 200 once the model is loaded; `POST /invocations` runs the handler in
+`inference.inference`. The same handler also answers `POST /endpoints/{name}/invocations`, the
+SageMaker Runtime `InvokeEndpoint` path, so boto3's `sagemaker-runtime` client works against this
+server with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:N`. Errors are JSON
+`{"message": ...}` with an `x-amzn-ErrorType` header, which botocore turns into a readable
+`ClientError` (`ModelError` for the handler's own errors, as on SageMaker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import socket
+import sys
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from contracts.inference import CONTENT_TYPE_JSON
+from inference import env
+from inference.inference import (
+    InferenceError,
+    LoadedModel,
+    ModelLoadError,
+    input_fn,
+    model_fn,
+    output_fn,
+    predict_fn,
+)
+
+logger = logging.getLogger(__name__)
+
+ERROR_TYPE_HEADER = "x-amzn-ErrorType"
+
+
+class HeaderContext:
+    """The part of the SageMaker toolkit's request context the handler reads: request headers."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = headers
+
+    def get_request_header(self, idx: int, key: str) -> str | None:
+        return self._headers.get(key)
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    """SageMaker Runtime's error shape: botocore reads the code from the header, the message from the body."""
+    return JSONResponse(
+        {"message": message, "OriginalStatusCode": status, "OriginalMessage": message},
+        status_code=status,
+        headers={ERROR_TYPE_HEADER: "ModelError"},
+    )
+
+
+def create_app(model_dir: str | Path) -> Starlette:
+    """An app serving the model in `model_dir` (loaded now, so `/ping` is 200 from the first request)."""
+    model: LoadedModel = model_fn(model_dir)
+
+    async def ping(request: Request) -> Response:
+        return Response(status_code=200)
+
+    async def invocations(request: Request) -> Response:
+        body = await request.body()
+        context = HeaderContext(request.headers)
+
+        def handle() -> str:
+            data = input_fn(body, request.headers.get("content-type"), context)
+            return output_fn(predict_fn(data, model), request.headers.get("accept"))
+
+        try:
+            payload = await run_in_threadpool(handle)
+        except InferenceError as exc:
+            if exc.status >= 500:
+                logger.error("invocation failed: %s", exc)
+            return error_response(exc.status, str(exc))
+        except Exception:
+            logger.exception("invocation failed")
+            return error_response(500, "internal error while scoring the frames; see the endpoint log")
+        return Response(payload, media_type=CONTENT_TYPE_JSON)
+
+    app = Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/endpoints/{endpoint_name}/invocations", invocations, methods=["POST"]),
+        ]
+    )
+    app.state.model = model
+    return app
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m inference.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="model.tar.gz or a model directory (required)")
+    parser.add_argument(
+        "--port", type=int, default=env.PORT,
+        help=f"TCP port (default: ${env.SAGEMAKER_BIND_TO_PORT}, else {env.DEFAULT_PORT}; now {env.PORT})",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    return parser
+
+
+def unpack_model(path: Path, workdir: Path) -> Path:
+    """A model directory: PATH itself, or a model.tar.gz extracted into `workdir` (as SageMaker does)."""
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise ModelLoadError(f"model not found: {path}")
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            tar.extractall(workdir, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ModelLoadError(f"cannot extract model archive {path}: {reason}") from exc
+    return workdir
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(f"port {port} on {host} is already in use") from exc
+        raise OSError(f"cannot bind {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, announcing once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, announce: str) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self._announce, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = get_args_parser().parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="vigil-model-") as workdir:
+        try:
+            sock = bind_socket(args.host, args.port)
+            app = create_app(unpack_model(args.model, Path(workdir)))
+        except (ModelLoadError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        server = _Server(config, f"serving model {app.state.model.model_version} on http://{host}:{port}")
+        server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
