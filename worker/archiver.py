@@ -30,10 +30,9 @@ import av
 import boto3
 
 from contracts.manifest import ManifestLine
+from worker.env import ENV_ARCHIVE_BUCKET
 
 logger = logging.getLogger(__name__)
-
-ENV_ARCHIVE_BUCKET = "VIGIL_ARCHIVE_BUCKET"
 
 
 class ArchiveError(RuntimeError):

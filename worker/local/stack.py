@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 import boto3
+from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class LocalStack:
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self._wait_ready()
+        # The server runs in this process and moto keeps its state per process: start from nothing,
+        # so a second stack in the same process (one per test) finds no leftovers. One stack at a time.
+        moto_api_backend.reset()
         self.create_resources()
         logger.info("moto server on %s with the Vigil resources", self.endpoint_url)
         return self
@@ -88,6 +92,7 @@ class LocalStack:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            moto_api_backend.reset()
 
     def __enter__(self) -> Self:
         return self.start()

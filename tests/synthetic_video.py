@@ -1,0 +1,57 @@
+"""Real H.264 test footage made on the fly: a still textured 'room' and an optional intruder."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def _background(height: int, width: int, seed: int) -> np.ndarray:
+    """A still, textured 'room' (smooth gradients plus fixed noise), uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [90 + 40 * np.sin(xx / 23.0), 110 + 30 * np.cos(yy / 17.0), 100 + 20 * np.sin((xx + yy) / 31.0)],
+        axis=-1,
+    )
+    noise = rng.integers(-6, 7, size=(height, width, 1))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def render_scene(
+    n_frames: int, *, height: int = 144, width: int = 256, intruder: tuple[int, int] | None = None, seed: int = 0
+) -> list[np.ndarray]:
+    """Frames of a still scene; an 'intruder' (a dark moving block) is in view for frames
+    `intruder[0]..intruder[1]` inclusive."""
+    background = _background(height, width, seed)
+    frames = []
+    for i in range(n_frames):
+        frame = background.copy()
+        if intruder is not None and intruder[0] <= i <= intruder[1]:
+            span = max(1, intruder[1] - intruder[0])
+            x = int((width - 40) * (i - intruder[0]) / span)
+            y = height // 3
+            frame[y : y + 50, x : x + 30] = (30, 20, 160)
+        frames.append(frame)
+    return frames
+
+
+def write_h264(path: Path, frames: list[np.ndarray], fps: int = 10, gop: int = 10) -> Path:
+    """Encode RGB frames as H.264 (libx264) in MP4 with a keyframe every `gop` frames."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "preset": "ultrafast"}
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -1,0 +1,108 @@
+"""Worker config: documented defaults, bounds, extra keys refused, env defaults, file + overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from worker.config import ConfigFileError, MotionConfig, PolicyConfig, WorkerConfig, load_config
+from worker.env import ENV_ALERT_STREAM, ENV_ARCHIVE_BUCKET
+
+REQUIRED = {"camera_id": "cam-1", "site": "hq", "source": "clip.mp4"}
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(ENV_ARCHIVE_BUCKET, raising=False)
+    monkeypatch.delenv(ENV_ALERT_STREAM, raising=False)
+
+    config = WorkerConfig(**REQUIRED)
+
+    assert config.model_dump() == {
+        **REQUIRED,
+        "endpoint_name": "vigil-detector",
+        "sample_fps": 5.0,
+        "speed": 1.0,
+        "start_s": None,
+        "end_s": None,
+        "motion": MotionConfig().model_dump(),
+        "policy": PolicyConfig().model_dump(),
+        "queue_size": 16,
+        "batch_size": 1,
+        "batch_max_wait_s": 0.05,
+        "inference_max_side": 960,
+        "max_attempts": 4,
+        "retry_base_s": 0.1,
+        "archive_bucket": None,
+        "alert_stream": "alerts",
+    }
+    assert (config.motion.heartbeat_s, config.policy.min_frames, config.policy.clear_after_s) == (2.0, 2, 2.0)
+    assert (config.policy.event_type, config.policy.threshold) == ("scene_anomaly", None)
+
+
+def test_aws_names_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(ENV_ARCHIVE_BUCKET, "my-archive")
+    monkeypatch.setenv(ENV_ALERT_STREAM, "my-alerts")
+
+    config = WorkerConfig(**REQUIRED)
+
+    assert (config.archive_bucket, config.alert_stream) == ("my-archive", "my-alerts")
+
+
+@pytest.mark.parametrize(
+    ("override", "location"),
+    [
+        ({"sample_fps": 0}, ("sample_fps",)),
+        ({"sample_fps": 31}, ("sample_fps",)),
+        ({"speed": -1}, ("speed",)),
+        ({"camera_id": "cam 1/x"}, ("camera_id",)),
+        ({"motion": {"blur": 4}}, ("motion", "blur")),
+        ({"motion": {"heartbeat_s": 0}}, ("motion", "heartbeat_s")),
+        ({"policy": {"min_frames": 0}}, ("policy", "min_frames")),
+        ({"policy": {"thresold": 1.0}}, ("policy", "thresold")),
+        ({"batch_size": 33}, ("batch_size",)),
+        ({"sampel_fps": 5}, ("sampel_fps",)),
+        ({"start_s": 5, "end_s": 5}, ()),
+    ],
+)
+def test_bad_values_are_refused(override: dict, location: tuple):
+    with pytest.raises(ValidationError) as info:
+        WorkerConfig(**{**REQUIRED, **override})
+
+    assert [tuple(error["loc"]) for error in info.value.errors()] == [location]
+
+
+def test_load_config_file_with_cli_overrides(tmp_path: Path):
+    # GIVEN a config file
+    path = tmp_path / "worker.json"
+    path.write_text(json.dumps({**REQUIRED, "sample_fps": 2, "policy": {"min_frames": 3}}))
+
+    # WHEN loaded with flags (None means "flag not given")
+    config = load_config(path, sample_fps=4.0, source="other.mp4", speed=None)
+
+    # THEN flags win, the file fills the rest
+    assert (config.source, config.sample_fps, config.speed, config.policy.min_frames) == (
+        "other.mp4",
+        4.0,
+        1.0,
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "config file not found"),
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object, not list"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, content: str | None, message: str):
+    path = tmp_path / "worker.json"
+    if content is not None:
+        path.write_text(content)
+
+    with pytest.raises(ConfigFileError, match=message):
+        load_config(path)

@@ -1,0 +1,178 @@
+"""The worker's configuration: one camera, its source, the endpoint, the motion gate and the alert
+policy. Loadable from JSON (`--config`); CLI flags override the file; AWS resource names default
+to the environment (`worker.env`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from worker.env import DEFAULT_ALERT_STREAM, ENV_ALERT_STREAM, ENV_ARCHIVE_BUCKET
+
+logger = logging.getLogger(__name__)
+
+# Camera ids end up in S3 keys, Kinesis partition keys and log lines: keep them plain.
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
+class ConfigFileError(ValueError):
+    """The `--config` file is missing, unreadable or not a JSON object."""
+
+
+class MotionConfig(BaseModel):
+    """Motion gate: a frame is sent to the endpoint only when it differs enough from the last frame
+    sent, or when `heartbeat_s` of media time has passed since then."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(
+        default=0.005,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of low-res pixels that must change for motion (0 sends every frame).",
+    )
+    pixel_delta: int = Field(
+        default=25, ge=1, le=255, description="Grey-level difference that counts a pixel as changed."
+    )
+    width: int = Field(
+        default=160,
+        ge=16,
+        le=1920,
+        description="Width of the greyscale image the gate compares; the height keeps the aspect ratio.",
+    )
+    blur: int = Field(
+        default=5, ge=1, le=31, description="Gaussian blur kernel (odd, pixels of the low-res image)."
+    )
+    heartbeat_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        le=3600.0,
+        description="Send a frame at least this often (media seconds), motion or not, so a still "
+        "intruder or a slowly changing scene is still seen.",
+    )
+
+    @field_validator("blur")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"blur must be odd, got {value}")
+        return value
+
+
+class PolicyConfig(BaseModel):
+    """Alert policy: when a run of high scores becomes an event, and when the event ends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_frames: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Consecutive analysed frames at or over the threshold to open an event.",
+    )
+    clear_after_s: float = Field(
+        default=2.0, ge=0.0, le=3600.0, description="Media seconds below the threshold that close an event."
+    )
+    cooldown_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=86400.0,
+        description="Media seconds after an alert during which a new event raises no alert (it is "
+        "counted as suppressed).",
+    )
+    event_type: str = Field(
+        default="scene_anomaly", min_length=1, max_length=64, description="Event type of the alerts."
+    )
+    threshold: float | None = Field(
+        default=None,
+        description="Score threshold; by default the calibrated threshold the endpoint returns.",
+    )
+
+
+class WorkerConfig(BaseModel):
+    """Everything one worker needs to watch one camera."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="Camera id (S3 keys, partition key, logs).")
+    site: str = Field(min_length=1, max_length=128, description="Site the camera belongs to.")
+    source: str = Field(min_length=1, description="Video file path, or an rtsp:// / http(s):// URL.")
+    endpoint_name: str = Field(
+        default="vigil-detector", min_length=1, max_length=63, description="SageMaker endpoint name."
+    )
+    sample_fps: float = Field(default=5.0, gt=0.0, le=30.0, description="Frames per second analysed.")
+    speed: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1000.0,
+        description="Playback rate of file sources (1 = real time, 0 = as fast as possible).",
+    )
+    start_s: float | None = Field(default=None, ge=0.0, description="Media time to start at (seek).")
+    end_s: float | None = Field(default=None, gt=0.0, description="Media time to stop at (exclusive).")
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    queue_size: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Frames waiting for the analyser; when full, new frames are dropped.",
+    )
+    batch_size: int = Field(default=1, ge=1, le=32, description="Frames per InvokeEndpoint call, at most.")
+    batch_max_wait_s: float = Field(
+        default=0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it is sent."
+    )
+    inference_max_side: int | None = Field(
+        default=960,
+        ge=32,
+        le=4096,
+        description="Frames are scaled down so that their longer side is at most this before "
+        "inference (keeps requests under SageMaker's 6 MB); null sends them as decoded.",
+    )
+    max_attempts: int = Field(
+        default=4, ge=1, le=10, description="Attempts per InvokeEndpoint / PutRecords call, retries included."
+    )
+    retry_base_s: float = Field(
+        default=0.1, ge=0.0, le=10.0, description="First backoff delay; doubles per retry, jittered."
+    )
+    archive_bucket: str | None = Field(
+        default_factory=lambda: os.environ.get(ENV_ARCHIVE_BUCKET) or None,
+        description=f"S3 bucket for snapshots (default ${ENV_ARCHIVE_BUCKET}); null: no snapshots.",
+    )
+    alert_stream: str = Field(
+        default_factory=lambda: os.environ.get(ENV_ALERT_STREAM) or DEFAULT_ALERT_STREAM,
+        min_length=1,
+        description=f"Kinesis Data Stream for alerts (default ${ENV_ALERT_STREAM}, else 'alerts').",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> WorkerConfig:
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        return self
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`, or `ConfigFileError` with a one-line reason."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"config file {path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> WorkerConfig:
+    """Config from a JSON file (optional) with `overrides` (values that are None are ignored) on top."""
+    data = read_config_file(path) if path is not None else {}
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return WorkerConfig.model_validate(data)

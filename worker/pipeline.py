@@ -1,0 +1,304 @@
+"""The worker's two threads and the bounded queue between them.
+
+    reader:   source (decode + sample) -> motion gate -> queue (full: drop the frame, count it)
+    analyser: queue -> detector (batched) -> alert policy -> snapshot -> publisher
+
+The reader never blocks on the analyser: a slow endpoint costs frames (`frames_dropped`), never
+latency that creeps up. Nothing after the detector drops anything: every alert the policy raises
+is published, or logged at ERROR with its JSON. `stop()` sets the stop event, joins the reader then
+the analyser, and flushes the publisher."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from contracts.alert import AlertRecord
+from worker.config import WorkerConfig
+from worker.detector import Detector, DetectorError, SageMakerDetector
+from worker.motion import MotionGate
+from worker.policy import AlertPolicy
+from worker.publisher import AlertPublisher
+from worker.snapshot import SnapshotWriter
+from worker.sources import AvSource, Frame, FrameSource
+
+logger = logging.getLogger(__name__)
+
+QUEUE_POLL_S = 0.1  # how often a waiting thread looks at the stop event
+DROP_LOG_EVERY = 100
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one run; written as JSON by `--stats-out`. Sampled frames end up in exactly one
+    of gated, analysed, dropped, failed."""
+
+    frames_decoded: int = 0
+    frames_sampled: int = 0
+    frames_gated: int = 0
+    frames_analysed: int = 0
+    frames_dropped: int = 0
+    frames_failed: int = 0
+    decode_errors: int = 0
+    alerts_published: int = 0
+    alerts_failed: int = 0
+    alerts_suppressed: int = 0
+    snapshots_failed: int = 0
+    inference_calls: int = 0
+    keyframes_only: bool = False
+    lag_s_mean: float = 0.0
+    lag_s_max: float = 0.0
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, int | float | bool]:
+        return asdict(self)
+
+
+class Worker:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        source: FrameSource,
+        detector: Detector,
+        publisher: AlertPublisher,
+        snapshots: SnapshotWriter | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.camera_id = config.camera_id
+        self.source = source
+        self.detector = detector
+        self.publisher = publisher
+        self.snapshots = snapshots
+        self.stop_event = stop_event or threading.Event()
+        self.gate = MotionGate(config.motion)
+        self.policy = AlertPolicy(config.camera_id, config.site, config.policy)
+        self.stats = WorkerStats()
+        self.queue: queue.Queue[Frame] = queue.Queue(maxsize=config.queue_size)
+        self._reader_done = threading.Event()
+        self._held: Frame | None = None  # a frame that did not fit the last batch (other resolution)
+        self._lag_total_s = 0.0
+        self._missing_threshold_logged = False
+        self._started = 0.0
+        self._threads: list[threading.Thread] = []
+        self.failed = False  # the reader died of an unexpected error
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._read, name=f"reader-{self.camera_id}", daemon=True),
+            threading.Thread(target=self._analyse, name=f"analyser-{self.camera_id}", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        logger.info("worker started camera=%s source=%s", self.camera_id, self.config.source)
+
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def stop(self) -> WorkerStats:
+        """Stop reading, finish the batch in hand, flush the publisher; the run's stats."""
+        self.stop_event.set()
+        for thread in self._threads:  # reader first, then analyser
+            thread.join()
+        self.publisher.flush()
+        self.source.close()
+        self._finish_stats()
+        logger.info("worker stopped camera=%s stats=%s", self.camera_id, self.stats.to_dict())
+        return self.stats
+
+    def run(self) -> WorkerStats:
+        """Until the source ends or the stop event is set (SIGTERM); then `stop()`."""
+        self.start()
+        while self.running() and not self.stop_event.is_set():
+            for thread in self._threads:
+                thread.join(QUEUE_POLL_S)  # short joins: signal handlers run in between
+        return self.stop()
+
+    def _finish_stats(self) -> None:
+        stats = self.stats
+        stats.frames_decoded = self.source.stats.frames_decoded
+        stats.decode_errors = self.source.stats.decode_errors
+        stats.keyframes_only = self.source.stats.keyframes_only
+        stats.alerts_failed = self.publisher.failed
+        stats.alerts_suppressed = self.policy.stats.suppressed
+        stats.snapshots_failed = self.snapshots.failed if self.snapshots else 0
+        stats.lag_s_mean = (
+            round(self._lag_total_s / stats.frames_analysed, 4) if stats.frames_analysed else 0.0
+        )
+        stats.lag_s_max = round(stats.lag_s_max, 4)
+        stats.elapsed_s = round(time.monotonic() - self._started, 3)
+
+    # -- reader ----------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        try:
+            for frame in self.source.frames():
+                self.stats.frames_sampled += 1
+                if not self.gate.check(frame.image, frame.pts_s).send:
+                    self.stats.frames_gated += 1
+                    continue
+                try:
+                    self.queue.put_nowait(frame)
+                except queue.Full:
+                    self._count_dropped(1, "queue full")
+                if self.stop_event.is_set():
+                    break
+        except Exception:
+            self.failed = True
+            logger.exception("reader failed camera=%s source=%s", self.camera_id, self.config.source)
+        finally:
+            self._reader_done.set()
+            logger.info("reader done camera=%s", self.camera_id)
+
+    def _count_dropped(self, n: int, why: str) -> None:
+        before = self.stats.frames_dropped
+        self.stats.frames_dropped += n
+        if before // DROP_LOG_EVERY != self.stats.frames_dropped // DROP_LOG_EVERY or before == 0:
+            logger.warning(
+                "frames dropped camera=%s (%s): %d so far", self.camera_id, why, self.stats.frames_dropped
+            )
+
+    # -- analyser --------------------------------------------------------------------------------
+
+    def _analyse(self) -> None:
+        while not self.stop_event.is_set():
+            batch = self._next_batch()
+            if batch:
+                try:
+                    self._analyse_batch(batch)
+                except Exception:  # a bug must not stop the camera: count the frames, go on
+                    self.stats.frames_failed += len(batch)
+                    logger.exception("analysis failed camera=%s for %d frame(s)", self.camera_id, len(batch))
+            elif self._reader_done.is_set() and self.queue.empty() and self._held is None:
+                break
+        self._reader_done.wait()  # stopped: the reader puts nothing more once it is done
+        left = self.queue.qsize() + (self._held is not None)
+        if left:
+            self._count_dropped(left, "stopped before analysis")
+
+    def _next_batch(self) -> list[Frame]:
+        """Up to `batch_size` frames of one resolution, waiting at most `batch_max_wait_s` to fill."""
+        if self._held is not None:
+            batch, self._held = [self._held], None
+        else:
+            try:
+                batch = [self.queue.get(timeout=QUEUE_POLL_S)]
+            except queue.Empty:
+                return []
+        deadline = time.monotonic() + self.config.batch_max_wait_s
+        while len(batch) < self.config.batch_size:
+            try:
+                frame = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if frame.image.shape != batch[0].image.shape:
+                self._held = frame
+                break
+            batch.append(frame)
+        return batch
+
+    def _analyse_batch(self, batch: list[Frame]) -> None:
+        self.stats.inference_calls += 1
+        try:
+            response = self.detector.detect([frame.image for frame in batch])
+        except DetectorError as exc:
+            self.stats.frames_failed += len(batch)
+            logger.warning(
+                "inference failed camera=%s frames=%d media_time_s=%.3f: %s",
+                self.camera_id,
+                len(batch),
+                batch[0].pts_s,
+                exc,
+            )
+            return
+        threshold = self.config.policy.threshold
+        if threshold is None:
+            threshold = response.threshold
+        if threshold is None:
+            self.stats.frames_failed += len(batch)
+            if not self._missing_threshold_logged:
+                self._missing_threshold_logged = True
+                logger.error(
+                    "no threshold camera=%s: the endpoint returned none and policy.threshold is not set",
+                    self.camera_id,
+                )
+            return
+        now = datetime.now(UTC)
+        for frame, result in zip(batch, response.results, strict=True):
+            self.stats.frames_analysed += 1
+            lag_s = (now - frame.captured_at).total_seconds()
+            self._lag_total_s += lag_s
+            self.stats.lag_s_max = max(self.stats.lag_s_max, lag_s)
+            alert = self.policy.observe(
+                pts_s=frame.pts_s,
+                captured_at=frame.captured_at,
+                score=result.score,
+                threshold=threshold,
+                regions=result.regions,
+                model_version=response.model_version,
+            )
+            if alert is not None:
+                self._emit(alert, frame)
+
+    def _emit(self, alert: AlertRecord, frame: Frame) -> None:
+        if self.snapshots is not None:
+            snapshot = self.snapshots.write(alert, frame.image)
+            if snapshot is not None:
+                alert = alert.model_copy(update={"snapshot": snapshot})
+        delivered = self.publisher.publish(alert)
+        self.stats.alerts_published += delivered
+        logger.info(
+            "alert camera=%s alert_id=%s score=%.4f media_time_s=%.3f severity=%s frame=%d delivered=%s",
+            alert.camera_id,
+            alert.alert_id,
+            alert.score,
+            alert.media_time_s,
+            alert.severity,
+            frame.index,
+            delivered,
+        )
+
+
+def build_worker(config: WorkerConfig, stop_event: threading.Event | None = None) -> Worker:
+    """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher.
+    The source is opened here, so a missing or unreadable source fails before any thread starts."""
+    stop_event = stop_event or threading.Event()
+    source = AvSource(
+        config.source,
+        sample_fps=config.sample_fps,
+        camera_id=config.camera_id,
+        speed=config.speed,
+        start_s=config.start_s,
+        end_s=config.end_s,
+        stop_event=stop_event,
+    )
+    source.open()
+    detector = SageMakerDetector(
+        config.endpoint_name,
+        camera_id=config.camera_id,
+        max_side=config.inference_max_side,
+        max_attempts=config.max_attempts,
+        retry_base_s=config.retry_base_s,
+    )
+    publisher = AlertPublisher(
+        config.alert_stream, max_attempts=config.max_attempts, retry_base_s=config.retry_base_s
+    )
+    snapshots = SnapshotWriter(config.archive_bucket) if config.archive_bucket else None
+    if snapshots is None:
+        logger.warning("no archive bucket camera=%s: alerts go out without snapshots", config.camera_id)
+    return Worker(
+        config,
+        source=source,
+        detector=detector,
+        publisher=publisher,
+        snapshots=snapshots,
+        stop_event=stop_event,
+    )
