@@ -31,6 +31,8 @@ class EmptyStretches:
         return any(a + t < media_time_s < b - t for a, b in self.ranges_s)
 
     def is_occupied_at(self, media_time_s: float) -> bool:
-        """True when `media_time_s` is surely outside every empty stretch."""
-        t = self.tolerance_s
-        return not any(a - t <= media_time_s <= b + t for a, b in self.ranges_s)
+        """True when someone is (or, within the tolerance, may be) in view at `media_time_s`.
+
+        An event starts when someone enters, i.e. right at the end of an empty stretch: within the
+        measurement's tolerance that counts as "in view", not as a false alarm."""
+        return not self.is_empty_at(media_time_s)
