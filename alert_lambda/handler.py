@@ -1,0 +1,96 @@
+"""Lambda entry point: a batch of Kinesis `alerts` records in, one SNS notification per new alert out.
+
+Configure the event source mapping with `FunctionResponseTypes=["ReportBatchItemFailures"]`: a record
+that fails (poison data, SNS error) is reported in `batchItemFailures` and the rest of the batch is
+delivered; the mapping retries from the lowest failed sequence number, and `idempotency` keeps the
+records that had already succeeded from notifying twice. When every record fails the function raises
+(`BatchProcessingError`), which lets a mapping with `BisectBatchOnFunctionError` split the batch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from alert_lambda import idempotency
+from alert_lambda.models import AlertKinesisRecord
+from alert_lambda.settings import METRICS_NAMESPACE, Settings
+
+_SERVICE = Settings.from_env().service_name
+logger = Logger(service=_SERVICE)
+# The package's module loggers (notifier, idempotency) write through the same structured handler, so
+# their lines carry camera_id and alert_id too.
+copy_config_to_registered_loggers(source_logger=logger, include={"alert_lambda"})
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=_SERVICE)
+
+_RECORD_KEYS = ["camera_id", "alert_id"]
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    """One line saying why a record failed, e.g. `kinesis.data.schema_version: Input should be '1'`."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _sequence_number(record: Any) -> str:
+    # A record that failed model validation comes back as powertools' KinesisStreamRecord data class
+    # (snake_case); one that failed in the handler is our pydantic model (camelCase).
+    kinesis = getattr(record, "kinesis", None)
+    return str(getattr(kinesis, "sequenceNumber", None) or getattr(kinesis, "sequence_number", "?"))
+
+
+class AlertBatchProcessor(BatchProcessor):
+    """BatchProcessor that logs each failed record on one line with its reason and counts it."""
+
+    def success_handler(self, record: Any, result: Any) -> Any:
+        logger.remove_keys(_RECORD_KEYS)
+        return super().success_handler(record, result)
+
+    def failure_handler(self, record: Any, exception: Any) -> Any:
+        exc = exception[1]
+        logger.warning(
+            "record %s failed, reported as a batch item failure: %s",
+            _sequence_number(record),
+            failure_reason(exc),
+            exc_info=None if isinstance(exc, ValidationError) else exception,
+        )
+        metrics.add_metric(name="AlertFailures", unit=MetricUnit.Count, value=1)
+        logger.remove_keys(_RECORD_KEYS)
+        return super().failure_handler(record, exception)
+
+
+processor = AlertBatchProcessor(event_type=EventType.KinesisDataStreams, model=AlertKinesisRecord)
+
+
+def record_handler(record: AlertKinesisRecord) -> None:
+    alert = record.kinesis.data  # an AlertRecord, validated by pydantic
+    logger.append_keys(camera_id=alert.camera_id, alert_id=alert.alert_id)
+    result = idempotency.notify_once(alert, Settings.from_env())
+    if result.duplicate:
+        logger.info("alert already notified as message %s; not notifying again", result.message_id)
+        metrics.add_metric(name="AlertsDuplicate", unit=MetricUnit.Count, value=1)
+        return
+    latency_ms = (datetime.now(UTC) - alert.detected_at).total_seconds() * 1000.0
+    metrics.add_metric(name="AlertsNotified", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="EndToEndLatencyMs", unit=MetricUnit.Milliseconds, value=max(0.0, latency_ms))
+
+
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context, Settings.from_env())
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

@@ -1,0 +1,162 @@
+"""What an alert notification says, per SNS protocol: pure functions, no AWS calls.
+
+One SNS `Publish` with `MessageStructure="json"` carries a text per protocol: `email` gets a readable
+summary with links, `sms` a single short line, `sqs` / `lambda` / `https` and `default` the alert record
+JSON itself (the contract in `contracts.alert`). The subject and the message attributes (`severity`,
+`site`, `camera_id`, `event_type`) are what email subjects show and what subscription filter policies
+match on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.alert import AlertRecord, utc_iso
+
+logger = logging.getLogger(__name__)
+
+# SNS: "Subjects must be UTF-8 text with no line breaks or control characters, and less than 100
+# characters long."
+MAX_SUBJECT_CHARS = 99
+# One SMS segment is 160 GSM-7 characters; the origination prefix takes some. Keep a margin.
+MAX_SMS_CHARS = 139
+JSON_PROTOCOLS = ("sqs", "lambda", "https")
+ATTRIBUTE_NAMES = ("severity", "site", "camera_id", "event_type")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class Links(BaseModel):
+    """Presigned links a reader can open without AWS credentials."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    snapshot_url: str | None = Field(default=None, description="Presigned GET of the snapshot JPEG.")
+    clip_url: str | None = Field(default=None, description="Presigned GET of the archived clip.")
+    expires_in_s: int = Field(gt=0, description="Seconds the links stay valid.")
+
+
+class Notification(BaseModel):
+    """The arguments of one SNS `Publish` call (besides `TopicArn`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str = Field(max_length=MAX_SUBJECT_CHARS)
+    message: str = Field(description="JSON object: one string per protocol plus `default`.")
+    attributes: dict[str, dict[str, str]] = Field(description="SNS MessageAttributes, all `String`.")
+
+    def publish_kwargs(self, topic_arn: str) -> dict[str, object]:
+        return {
+            "TopicArn": topic_arn,
+            "Subject": self.subject,
+            "Message": self.message,
+            "MessageStructure": "json",
+            "MessageAttributes": self.attributes,
+        }
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines included) collapsed to single spaces."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, marking a cut with an ellipsis."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def build_subject(alert: AlertRecord) -> str:
+    """E.g. `[HIGH] scene_anomaly at hq / cam-lobby`, always under 100 characters, one line."""
+    text = (
+        f"[{alert.severity.value.upper()}] {one_line(alert.event_type)} "
+        f"at {one_line(alert.site)} / {one_line(alert.camera_id)}"
+    )
+    return shorten(text, MAX_SUBJECT_CHARS)
+
+
+def _clock(value: datetime) -> str:
+    """`14:45:07Z` (UTC), enough for a text message about something that just happened."""
+    return utc_iso(value)[11:19] + "Z"
+
+
+def build_sms(alert: AlertRecord) -> str:
+    """One line under 140 characters: severity, event, where, when, score against threshold."""
+    text = (
+        f"VIGIL {alert.severity.value.upper()} {shorten(one_line(alert.event_type), 24)} "
+        f"@ {shorten(one_line(alert.site), 24)}/{shorten(one_line(alert.camera_id), 24)} "
+        f"{_clock(alert.frame_at)} score {alert.score:.2f}/{alert.threshold:.2f}"
+    )
+    return shorten(text, MAX_SMS_CHARS)
+
+
+def human_duration(seconds: int) -> str:
+    """`7 days`, `5 h`, `30 min` or `45 s`: the largest unit that divides `seconds` exactly."""
+    for size, unit in ((86400, " days"), (3600, " h"), (60, " min")):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count}{' day' if unit == ' days' and count == 1 else unit}"
+    return f"{seconds} s"
+
+
+def build_email(alert: AlertRecord, links: Links) -> str:
+    """A plain-text email body a person on duty can act on."""
+    headline = (
+        f"Vigil alert: {alert.severity.value.upper()} {one_line(alert.event_type)} "
+        f"on camera {one_line(alert.camera_id)} at site {one_line(alert.site)}."
+    )
+    lines = [
+        headline,
+        "",
+        f"Site:       {one_line(alert.site)}",
+        f"Camera:     {one_line(alert.camera_id)}",
+        f"Event:      {one_line(alert.event_type)}",
+        f"Severity:   {alert.severity.value}",
+        f"Time:       {utc_iso(alert.frame_at)} (event started {utc_iso(alert.started_at)})",
+        f"Score:      {alert.score:.3f} (threshold {alert.threshold:.3f})",
+    ]
+    if alert.regions:
+        lines.append(f"Regions:    {len(alert.regions)} flagged in the frame")
+    if links.snapshot_url:
+        lines.append(f"Snapshot:   {links.snapshot_url}")
+    if links.clip_url:
+        lines.append(f"Clip:       {links.clip_url}")
+    if links.snapshot_url or links.clip_url:
+        lines.append(f"            (links valid for {human_duration(links.expires_in_s)})")
+    lines += [
+        "",
+        f"Alert id:   {alert.alert_id}",
+        f"Model:      {one_line(alert.model_version)}",
+        f"Detected:   {utc_iso(alert.detected_at)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_attributes(alert: AlertRecord) -> dict[str, dict[str, str]]:
+    """SNS MessageAttributes that subscription filter policies can match."""
+    values = {
+        "severity": alert.severity.value,
+        "site": alert.site,
+        "camera_id": alert.camera_id,
+        "event_type": alert.event_type,
+    }
+    return {name: {"DataType": "String", "StringValue": values[name]} for name in ATTRIBUTE_NAMES}
+
+
+def build_notification(alert: AlertRecord, links: Links) -> Notification:
+    alert_json = alert.model_dump_json()
+    per_protocol = {
+        "default": alert_json,
+        "email": build_email(alert, links),
+        "sms": build_sms(alert),
+        **dict.fromkeys(JSON_PROTOCOLS, alert_json),
+    }
+    return Notification(
+        subject=build_subject(alert),
+        message=json.dumps(per_protocol),
+        attributes=build_attributes(alert),
+    )

@@ -1,0 +1,140 @@
+"""Fixtures for alert_lambda: alerts, Kinesis events in the recorded shape, and SQS helpers."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.alert import AlertRecord, S3Object, Severity, make_alert_id
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+RECORDED_EVENT = EVENTS / "kinesis_alerts_event.json"
+FIRST_SEQUENCE = 49659221465937419213870412345678901234567890123456789010
+
+
+def _make_alert(camera_id: str = "cam-lobby-01", **overrides: Any) -> AlertRecord:
+    """A valid alert detected a moment ago (so the end-to-end latency metric is meaningful)."""
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the contract's JSON keeps milliseconds
+    started_at = overrides.pop("started_at", now - timedelta(seconds=2))
+    event_type = overrides.pop("event_type", "scene_anomaly")
+    fields: dict[str, Any] = {
+        "alert_id": make_alert_id(camera_id, event_type, started_at),
+        "camera_id": camera_id,
+        "site": "hq-campus",
+        "event_type": event_type,
+        "severity": Severity.HIGH,
+        "score": 0.913,
+        "threshold": 0.62,
+        "started_at": started_at,
+        "frame_at": now - timedelta(seconds=1),
+        "detected_at": now - timedelta(milliseconds=300),
+        "snapshot": S3Object(bucket="vigil-archive", key=f"snapshots/camera={camera_id}/{event_type}.jpg"),
+        "model_version": "vigil-ae-test",
+    }
+    fields.update(overrides)
+    return AlertRecord(**fields)
+
+
+@pytest.fixture
+def make_alert() -> Callable[..., AlertRecord]:
+    """`make_alert(camera_id="cam-lobby-01", **fields)`: a valid AlertRecord detected just now."""
+    return _make_alert
+
+
+Body = AlertRecord | dict | str | bytes
+
+
+def _data(body: Body) -> bytes:
+    if isinstance(body, AlertRecord):
+        return body.model_dump_json().encode()
+    if isinstance(body, dict):
+        return json.dumps(body).encode()
+    if isinstance(body, str):
+        return body.encode()
+    return body
+
+
+@pytest.fixture
+def recorded_event() -> dict[str, Any]:
+    return json.loads(RECORDED_EVENT.read_text())
+
+
+@pytest.fixture
+def kinesis_event_factory(recorded_event: dict[str, Any]) -> Callable[[Sequence[Body]], dict[str, Any]]:
+    """`kinesis_event_factory(bodies)`: the recorded event's shape, one record per body (an alert, a
+    dict, or raw text/bytes for poison records), consecutive sequence numbers on shardId-000000000000."""
+    template = recorded_event["Records"][0]
+
+    def _make(bodies: Sequence[Body]) -> dict[str, Any]:
+        records = []
+        for i, body in enumerate(bodies):
+            record = copy.deepcopy(template)
+            sequence_number = str(FIRST_SEQUENCE + 16 * i)
+            record["kinesis"]["sequenceNumber"] = sequence_number
+            record["kinesis"]["data"] = base64.b64encode(_data(body)).decode()
+            record["kinesis"]["partitionKey"] = body.camera_id if isinstance(body, AlertRecord) else "poison"
+            record["eventID"] = f"shardId-000000000000:{sequence_number}"
+            records.append(record)
+        return {"Records": records}
+
+    return _make
+
+
+class FakeLambdaContext:
+    """Lambda's context object as the runtime passes it (the attributes handlers read)."""
+
+    function_name = "vigil-alert-lambda"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:vigil-alert-lambda"
+    memory_limit_in_mb = 256
+    aws_request_id = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+    log_group_name = "/aws/lambda/vigil-alert-lambda"
+    log_stream_name = "2026/11/25/[$LATEST]c6a3e5"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+def _drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message now in the queue (received and deleted)."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not batch:
+            return messages
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        messages += batch
+
+
+@pytest.fixture
+def read_queue(local_stack: Any) -> Callable[[str], list[dict[str, Any]]]:
+    """`read_queue(url)`: the JSON bodies of every message now in an SQS queue (received, deleted)."""
+    sqs = local_stack.client("sqs")
+    return lambda queue_url: [json.loads(message["Body"]) for message in _drain(sqs, queue_url)]
+
+
+@pytest.fixture
+def read_notifications(local_stack: Any, read_queue: Callable) -> Callable[..., list[dict[str, Any]]]:
+    """`read_notifications(queue_url=inbox)`: SNS envelopes delivered to an SQS subscription, by time."""
+
+    def _read(queue_url: str | None = None) -> list[dict[str, Any]]:
+        envelopes = read_queue(queue_url or local_stack.alert_inbox_url)
+        return sorted(envelopes, key=lambda envelope: envelope["Timestamp"])
+
+    return _read

@@ -1,0 +1,138 @@
+"""alert_lambda.messages: what each protocol's subscribers read."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from alert_lambda.messages import (
+    MAX_SMS_CHARS,
+    MAX_SUBJECT_CHARS,
+    Links,
+    build_attributes,
+    build_email,
+    build_notification,
+    build_sms,
+    build_subject,
+    human_duration,
+)
+from contracts.alert import AlertRecord, S3Object, Severity
+from contracts.inference import Region
+
+ALERT = AlertRecord(
+    alert_id="6f1c8a52-3a0e-5b8e-9d55-0c2f3b7f4e11",
+    camera_id="cam-lobby-01",
+    site="hq-campus",
+    event_type="scene_anomaly",
+    severity=Severity.HIGH,
+    score=0.913,
+    threshold=0.62,
+    started_at=datetime(2026, 11, 25, 14, 45, 5, 900000, tzinfo=UTC),
+    frame_at=datetime(2026, 11, 25, 14, 45, 7, 123000, tzinfo=UTC),
+    detected_at=datetime(2026, 11, 25, 14, 45, 7, 410000, tzinfo=UTC),
+    regions=[Region(x=0.41, y=0.33, w=0.12, h=0.35, score=0.97)],
+    snapshot=S3Object(bucket="vigil-archive", key="snapshots/a.jpg"),
+    model_version="vigil-ae-2026.11.20",
+)
+LINKS = Links(
+    snapshot_url="https://vigil-archive.s3.amazonaws.com/snapshots/a.jpg?X-Amz-Signature=abc",
+    clip_url="https://vigil-archive.s3.amazonaws.com/clips/a.mp4?X-Amz-Signature=def",
+    expires_in_s=604800,
+)
+LONG = "x" * 300
+
+
+def test_subject_names_severity_event_site_and_camera():
+    assert build_subject(ALERT) == "[HIGH] scene_anomaly at hq-campus / cam-lobby-01"
+
+
+def test_subject_of_long_multiline_ids_is_one_line_under_100_chars():
+    alert = ALERT.model_copy(update={"site": "north\nyard " + LONG, "camera_id": LONG, "event_type": "a\tb"})
+    subject = build_subject(alert)
+    assert len(subject) <= MAX_SUBJECT_CHARS < 100
+    assert subject.startswith("[HIGH] a b at north yard xxx") and subject.endswith("…")
+    assert subject.isprintable()
+
+
+def test_sms_is_one_short_line():
+    assert build_sms(ALERT) == "VIGIL HIGH scene_anomaly @ hq-campus/cam-lobby-01 14:45:07Z score 0.91/0.62"
+
+
+@pytest.mark.parametrize("field", ["site", "camera_id", "event_type"])
+def test_sms_of_long_ids_stays_under_140_chars_and_keeps_the_score(field):
+    sms = build_sms(ALERT.model_copy(update={field: LONG}))
+    assert len(sms) <= MAX_SMS_CHARS < 140
+    assert sms.endswith("score 0.91/0.62")
+
+
+def test_email_lists_the_facts_and_the_links():
+    assert build_email(ALERT, LINKS) == (
+        "Vigil alert: HIGH scene_anomaly on camera cam-lobby-01 at site hq-campus.\n"
+        "\n"
+        "Site:       hq-campus\n"
+        "Camera:     cam-lobby-01\n"
+        "Event:      scene_anomaly\n"
+        "Severity:   high\n"
+        "Time:       2026-11-25T14:45:07.123Z (event started 2026-11-25T14:45:05.900Z)\n"
+        "Score:      0.913 (threshold 0.620)\n"
+        "Regions:    1 flagged in the frame\n"
+        f"Snapshot:   {LINKS.snapshot_url}\n"
+        f"Clip:       {LINKS.clip_url}\n"
+        "            (links valid for 7 days)\n"
+        "\n"
+        "Alert id:   6f1c8a52-3a0e-5b8e-9d55-0c2f3b7f4e11\n"
+        "Model:      vigil-ae-2026.11.20\n"
+        "Detected:   2026-11-25T14:45:07.410Z\n"
+    )
+
+
+def test_email_without_media_has_no_link_lines():
+    email = build_email(ALERT.model_copy(update={"regions": []}), Links(expires_in_s=3600))
+    assert [line.split(":")[0] for line in email.splitlines() if line.strip()] == [
+        "Vigil alert",
+        "Site",
+        "Camera",
+        "Event",
+        "Severity",
+        "Time",
+        "Score",
+        "Alert id",
+        "Model",
+        "Detected",
+    ]
+
+
+def test_attributes_are_the_four_filterable_strings():
+    assert build_attributes(ALERT) == {
+        "severity": {"DataType": "String", "StringValue": "high"},
+        "site": {"DataType": "String", "StringValue": "hq-campus"},
+        "camera_id": {"DataType": "String", "StringValue": "cam-lobby-01"},
+        "event_type": {"DataType": "String", "StringValue": "scene_anomaly"},
+    }
+
+
+def test_notification_has_one_text_per_protocol():
+    notification = build_notification(ALERT, LINKS)
+    message = json.loads(notification.message)
+    assert sorted(message) == ["default", "email", "https", "lambda", "sms", "sqs"]
+    for protocol in ("default", "sqs", "lambda", "https"):
+        assert AlertRecord.model_validate_json(message[protocol]) == ALERT
+    assert message["email"] == build_email(ALERT, LINKS)
+    assert message["sms"] == build_sms(ALERT)
+    assert notification.publish_kwargs("arn:aws:sns:us-east-1:123456789012:vigil-alerts") == {
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:vigil-alerts",
+        "Subject": "[HIGH] scene_anomaly at hq-campus / cam-lobby-01",
+        "Message": notification.message,
+        "MessageStructure": "json",
+        "MessageAttributes": build_attributes(ALERT),
+    }
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(604800, "7 days"), (86400, "1 day"), (7200, "2 h"), (5400, "90 min"), (45, "45 s"), (90061, "90061 s")],
+)
+def test_human_duration(seconds, text):
+    assert human_duration(seconds) == text
