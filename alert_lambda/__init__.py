@@ -4,5 +4,7 @@ notifications, and `local_esm`, the local stand-in for the Kinesis event source 
 - `handler.lambda_handler`: the Lambda entry point (partial batch responses, idempotent on `alert_id`).
 - `messages`: what a notification says (subject, email, SMS, JSON, filterable attributes), pure.
 - `notifier.publish`: one SNS `Publish` per alert, with presigned links to the snapshot and clip.
+- `dead_letter`: each poison record, with the reason it was refused, to the dead-letter queue (once).
+- `package`: `python -m alert_lambda.package --out dist/alert_lambda.zip`, the reproducible deployment zip.
 - `local_esm`: `python -m alert_lambda.local_esm --stream alerts`.
 """

@@ -5,10 +5,13 @@ that fails (poison data, SNS error) is reported in `batchItemFailures` and the r
 delivered; the mapping retries from the lowest failed sequence number, and `idempotency` keeps the
 records that had already succeeded from notifying twice. When every record fails the function raises
 (`BatchProcessingError`), which lets a mapping with `BisectBatchOnFunctionError` split the batch.
+A poison record (it fails the alert contract) also goes at once, with its reason, to the dead-letter
+queue `VIGIL_DEAD_LETTER_QUEUE_URL` (`dead_letter`), once per record however often it is retried.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +22,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from alert_lambda import idempotency
+from alert_lambda import dead_letter, history, idempotency
 from alert_lambda.models import AlertKinesisRecord
 from alert_lambda.settings import METRICS_NAMESPACE, Settings
 
@@ -50,7 +53,8 @@ def _sequence_number(record: Any) -> str:
 
 
 class AlertBatchProcessor(BatchProcessor):
-    """BatchProcessor that logs each failed record on one line with its reason and counts it."""
+    """BatchProcessor that logs each failed record on one line with its reason and counts it, and
+    sends each poison record (it failed validation: no retry can help) to the dead-letter queue."""
 
     def success_handler(self, record: Any, result: Any) -> Any:
         logger.remove_keys(_RECORD_KEYS)
@@ -65,8 +69,29 @@ class AlertBatchProcessor(BatchProcessor):
             exc_info=None if isinstance(exc, ValidationError) else exception,
         )
         metrics.add_metric(name="AlertFailures", unit=MetricUnit.Count, value=1)
+        if isinstance(exc, ValidationError):
+            metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+            self._dead_letter(record, failure_reason(exc))
         logger.remove_keys(_RECORD_KEYS)
         return super().failure_handler(record, exception)
+
+    def _dead_letter(self, record: Any, reason: str) -> None:
+        settings = Settings.from_env()
+        if not settings.dead_letter_queue_url:
+            return
+        context = getattr(self, "lambda_context", None)
+        message = dead_letter.poison_message(
+            getattr(record, "raw_event", {}),
+            reason,
+            request_id=getattr(context, "aws_request_id", ""),
+            function_arn=getattr(context, "invoked_function_arn", ""),
+        )
+        try:
+            idempotency.dead_letter_once(message, settings)
+        except Exception:  # the record is reported failed anyway; the retry sends it again
+            logger.exception(
+                "poison record %s: sending it to the dead-letter queue failed", _sequence_number(record)
+            )
 
 
 processor = AlertBatchProcessor(event_type=EventType.KinesisDataStreams, model=AlertKinesisRecord)
@@ -76,6 +101,10 @@ def record_handler(record: AlertKinesisRecord) -> None:
     alert = record.kinesis.data  # an AlertRecord, validated by pydantic
     logger.append_keys(camera_id=alert.camera_id, alert_id=alert.alert_id)
     result = idempotency.notify_once(alert, Settings.from_env())
+    # After the publish, before the duplicate check: a retry still records what failed to record
+    # the first time. Conditional on alert_id, so a repeat never overwrites an operator's review.
+    if table := os.environ.get(history.HISTORY_TABLE_ENV):
+        history.record_alert(alert, table)
     if result.duplicate:
         logger.info("alert already notified as message %s; not notifying again", result.message_id)
         metrics.add_metric(name="AlertsDuplicate", unit=MetricUnit.Count, value=1)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from alert_lambda import clients, notifier
+from alert_lambda import clients, dead_letter, notifier
 from alert_lambda.settings import IDEMPOTENCY_TABLE_ENV, Settings
 from contracts.alert import AlertRecord
 
@@ -61,6 +61,30 @@ def _guard(table: str, ttl_s: int, endpoint_url: str | None, region: str | None)
     return _Guard(config=config, notify=notify)
 
 
+@lru_cache(maxsize=8)
+def _dead_letter_guard(table: str, ttl_s: int, endpoint_url: str | None, region: str | None) -> _Guard:
+    settings = Settings(
+        idempotency_table=table, idempotency_ttl_s=ttl_s, endpoint_url=endpoint_url, region=region
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=table, key_attr="id", boto3_client=clients.client("dynamodb", settings)
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="KinesisRecord.eventID",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=ttl_s,
+    )
+
+    @idempotent_function(data_keyword_argument="message", persistence_store=persistence, config=config)
+    def send(*, message: dict[str, Any], settings: Settings, sent: list[str]) -> dict[str, Any]:
+        # Only the record's eventID (shard + sequence number) makes the key: a retried batch sends nothing.
+        message_id = dead_letter.send(message, settings)
+        sent.append(message_id)
+        return {"message_id": message_id}
+
+    return _Guard(config=config, notify=send)
+
+
 @lru_cache(maxsize=1)
 def _warn_off_once() -> None:
     logger.warning(
@@ -78,11 +102,27 @@ def _current_guard(settings: Settings) -> _Guard | None:
 
 
 def register_lambda_context(context: Any, settings: Settings) -> None:
-    """Tell the guard how long the invocation has left, so a record left IN_PROGRESS by a crashed
+    """Tell the guards how long the invocation has left, so a record left IN_PROGRESS by a crashed
     invocation expires with it instead of blocking the alert for the whole TTL."""
     guard = _current_guard(settings)
     if guard is not None and context is not None:
         guard.config.register_lambda_context(context)
+        _dead_letter_guard(
+            settings.idempotency_table, settings.idempotency_ttl_s, settings.endpoint_url, settings.region
+        ).config.register_lambda_context(context)
+
+
+def dead_letter_once(message: dict[str, Any], settings: Settings) -> NotifyResult:
+    """Send a poison record's dead-letter `message` (see `dead_letter.poison_message`) once per record."""
+    if not settings.idempotency_table:
+        _warn_off_once()
+        return NotifyResult(message_id=dead_letter.send(message, settings), duplicate=False)
+    guard = _dead_letter_guard(
+        settings.idempotency_table, settings.idempotency_ttl_s, settings.endpoint_url, settings.region
+    )
+    sent: list[str] = []
+    stored = guard.notify(message=message, settings=settings, sent=sent)
+    return NotifyResult(message_id=str(stored["message_id"]), duplicate=not sent)
 
 
 def notify_once(alert: AlertRecord, settings: Settings) -> NotifyResult:

@@ -4,7 +4,7 @@ One SNS `Publish` with `MessageStructure="json"` carries a text per protocol: `e
 summary with links, `sms` a single short line, `sqs` / `lambda` / `https` and `default` the alert record
 JSON itself (the contract in `contracts.alert`). The subject and the message attributes (`severity`,
 `site`, `camera_id`, `event_type`) are what email subjects show and what subscription filter policies
-match on.
+match on. Times a person reads (email, SMS) are in the site's time zone, named, with its UTC offset.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,17 +79,25 @@ def build_subject(alert: AlertRecord) -> str:
     return shorten(text, MAX_SUBJECT_CHARS)
 
 
-def _clock(value: datetime) -> str:
-    """`14:45:07Z` (UTC), enough for a text message about something that just happened."""
-    return utc_iso(value)[11:19] + "Z"
+def _clock(value: datetime, zone: tzinfo) -> str:
+    """`15:45:07 CET`: the site's wall clock, enough for a text about something that just happened."""
+    local = value.astimezone(zone)
+    return f"{local:%H:%M:%S} {local.tzname()}"
 
 
-def build_sms(alert: AlertRecord) -> str:
+def local_time(value: datetime, zone: tzinfo) -> str:
+    """`2026-11-25 15:45:07 CET (UTC+01:00)`: the site's date and wall clock, its zone and offset."""
+    local = value.astimezone(zone)
+    offset = local.strftime("%z") or "+0000"
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} (UTC{offset[:3]}:{offset[3:5]})"
+
+
+def build_sms(alert: AlertRecord, zone: tzinfo = UTC) -> str:
     """One line under 140 characters: severity, event, where, when, score against threshold."""
     text = (
         f"VIGIL {alert.severity.value.upper()} {shorten(one_line(alert.event_type), 24)} "
         f"@ {shorten(one_line(alert.site), 24)}/{shorten(one_line(alert.camera_id), 24)} "
-        f"{_clock(alert.frame_at)} score {alert.score:.2f}/{alert.threshold:.2f}"
+        f"{_clock(alert.frame_at, zone)} score {alert.score:.2f}/{alert.threshold:.2f}"
     )
     return shorten(text, MAX_SMS_CHARS)
 
@@ -103,8 +111,8 @@ def human_duration(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def build_email(alert: AlertRecord, links: Links) -> str:
-    """A plain-text email body a person on duty can act on."""
+def build_email(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> str:
+    """A plain-text email body a person on duty can act on; times in the site's time zone `zone`."""
     headline = (
         f"Vigil alert: {alert.severity.value.upper()} {one_line(alert.event_type)} "
         f"on camera {one_line(alert.camera_id)} at site {one_line(alert.site)}."
@@ -116,7 +124,8 @@ def build_email(alert: AlertRecord, links: Links) -> str:
         f"Camera:     {one_line(alert.camera_id)}",
         f"Event:      {one_line(alert.event_type)}",
         f"Severity:   {alert.severity.value}",
-        f"Time:       {utc_iso(alert.frame_at)} (event started {utc_iso(alert.started_at)})",
+        f"Time:       {local_time(alert.frame_at, zone)}, site time",
+        f"Started:    {local_time(alert.started_at, zone)}",
         f"Score:      {alert.score:.3f} (threshold {alert.threshold:.3f})",
     ]
     if alert.regions:
@@ -131,7 +140,7 @@ def build_email(alert: AlertRecord, links: Links) -> str:
         "",
         f"Alert id:   {alert.alert_id}",
         f"Model:      {one_line(alert.model_version)}",
-        f"Detected:   {utc_iso(alert.detected_at)}",
+        f"Detected:   {utc_iso(alert.detected_at)} (UTC)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -147,12 +156,13 @@ def build_attributes(alert: AlertRecord) -> dict[str, dict[str, str]]:
     return {name: {"DataType": "String", "StringValue": values[name]} for name in ATTRIBUTE_NAMES}
 
 
-def build_notification(alert: AlertRecord, links: Links) -> Notification:
+def build_notification(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> Notification:
+    """The SNS message for `alert`; `zone` is the site's time zone for the texts people read."""
     alert_json = alert.model_dump_json()
     per_protocol = {
         "default": alert_json,
-        "email": build_email(alert, links),
-        "sms": build_sms(alert),
+        "email": build_email(alert, links, zone),
+        "sms": build_sms(alert, zone),
         **dict.fromkeys(JSON_PROTOCOLS, alert_json),
     }
     return Notification(

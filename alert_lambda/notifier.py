@@ -37,7 +37,7 @@ def publish(alert: AlertRecord, settings: Settings | None = None) -> str:
         clip_url=presign(alert.clip, settings),
         expires_in_s=settings.link_expiry_s,
     )
-    notification = build_notification(alert, links)
+    notification = build_notification(alert, links, settings.zone_for(alert.site))
     response = clients.client("sns", settings).publish(**notification.publish_kwargs(topic_arn))
     message_id = str(response["MessageId"])
     logger.info(

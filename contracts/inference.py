@@ -1,11 +1,29 @@
 """The inference endpoint's contract: what `POST /invocations` accepts and answers.
 
-Request bodies (by `Content-Type`):
-- `application/x-npy`: one numpy array saved with `numpy.save`, uint8, shape N x H x W x 3 (RGB) or
-  H x W x 3 for a single frame.
-- `image/jpeg` (and `image/png`): one frame.
+Frame models and temporal models
+    The artifact's `config.json` may declare `"temporal_window": T`. When it is absent or 1 (a frame
+    model) every item of a request is one frame. When T >= 2 (a temporal model) every item is a window
+    of T consecutive frames of one camera, oldest first; the last frame of the window is the one
+    scored, so a result still describes one frame. Every response says which kind answered
+    (`InferenceResponse.temporal_window`), so a client can discover T from any response (a 400 also
+    names it).
 
-Response (`application/json`): `InferenceResponse`, one `FrameResult` per frame, in request order.
+Request bodies (by `Content-Type`):
+- `application/x-npy`: one numpy array saved with `numpy.save` (no pickles), uint8, RGB.
+  Frame model: N x H x W x 3, or H x W x 3 for a single frame.
+  Temporal model: N x T x H x W x 3, or T x H x W x 3 for a single window.
+- `image/jpeg`, `image/png`: one frame (frame models only; a temporal model answers 415).
+- `application/json`: an `InferenceRequest`, e.g.
+  `{"instances": [{"frames": ["<base64 JPEG or PNG>"]}, {"frames": ["..."]}]}` with one image per
+  item for a frame model and T images per item (oldest first) for a temporal model. Every image of a
+  request must have the same size. `schema_version` may be given and must be "1".
+
+Every body is at most `MAX_PAYLOAD_BYTES` (SageMaker's real-time limit) and every decoded frame at most
+`MAX_FRAME_PIXELS`; a larger body or frame, or more items than the endpoint's batch limit, is a 413.
+
+Response (`Accept: application/json`, or `*/*`, or none): `InferenceResponse`, one `FrameResult` per
+item, in request order. Errors are JSON `{"message": ...}` with the HTTP status: 400 undecodable body,
+406 unacceptable `Accept`, 413 too large, 415 unsupported content type, 500 anything else.
 """
 
 from __future__ import annotations
@@ -21,10 +39,31 @@ CONTENT_TYPE_NPY = "application/x-npy"
 CONTENT_TYPE_JPEG = "image/jpeg"
 CONTENT_TYPE_PNG = "image/png"
 CONTENT_TYPE_JSON = "application/json"
-ACCEPTED_CONTENT_TYPES = (CONTENT_TYPE_NPY, CONTENT_TYPE_JPEG, CONTENT_TYPE_PNG)
+ACCEPTED_CONTENT_TYPES = (CONTENT_TYPE_NPY, CONTENT_TYPE_JPEG, CONTENT_TYPE_PNG, CONTENT_TYPE_JSON)
 
 # SageMaker real-time endpoints refuse payloads over 6 MB; we refuse them first, with a clear 413.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# A small compressed image can decode to gigabytes; frames over this many pixels are a 413.
+MAX_FRAME_PIXELS = 4096 * 4096
+
+
+class RequestItem(BaseModel):
+    """One item to score: one frame (frame model) or a window of T frames, oldest first (temporal model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    frames: list[str] = Field(
+        min_length=1, description="Base64-encoded JPEG or PNG images; 1 for a frame model, T for a temporal one."
+    )
+
+
+class InferenceRequest(BaseModel):
+    """The `application/json` request body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    instances: list[RequestItem] = Field(min_length=1, description="Items to score, answered in this order.")
 
 
 class Region(BaseModel):
@@ -60,5 +99,8 @@ class InferenceResponse(BaseModel):
     model_version: str = Field(description="Version of the model artifact that produced the scores.")
     threshold: float | None = Field(
         default=None, description="Calibrated alert threshold stored in the model artifact, if any."
+    )
+    temporal_window: int = Field(
+        default=1, ge=1, description="Frames per item the model scores (1: single frames; T >= 2: windows)."
     )
     results: list[FrameResult]

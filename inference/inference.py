@@ -1,16 +1,28 @@
 """The SageMaker PyTorch serving contract: `model_fn`, `input_fn`, `predict_fn`, `output_fn`.
 
-The artifact is `model.pt` (TorchScript: uint8 N x H x W x 3 RGB -> (scores[N], error maps[N, h, w]))
-and `config.json` (model_version, threshold, per-camera thresholds, region_threshold), as written by
-`python -m training`. Client errors are `InferenceError`s carrying an HTTP status (415 unsupported
-content type, 400 undecodable body, 413 too large); anything else is a 500.
+The artifact is `model.pt` (TorchScript) and `config.json` (model_version, input_size, threshold,
+per-camera thresholds, region_threshold, optional temporal_window), as written by `python -m training`.
+A frame model (temporal_window 1 or absent) maps uint8 N x H x W x 3 RGB to (scores[N], maps[N, h, w]);
+a temporal model (temporal_window T >= 2) maps uint8 N x T x H x W x 3 windows, oldest frame first, to
+the scores and maps of each window's last frame. Request and response shapes: `contracts.inference`.
+
+Client errors are `InferenceError`s carrying an HTTP status (415 unsupported content type, 400
+undecodable body or wrong shape for the model, 406 unacceptable `Accept`, 413 too large); anything
+else is a 500 (the server logs the traceback).
 
 A request may name its camera in SageMaker custom attributes (`X-Amzn-SageMaker-Custom-Attributes:
 camera_id=<id>`); the response's `threshold` is then that camera's calibrated threshold, if any.
+
+Hardware: torch intra-op threads from `inference.env`; on a GPU the model runs there under autocast
+in half precision (`VIGIL_PRECISION`, see `select_precision`); every forward is under
+`torch.inference_mode`; `model_fn` runs one warm-up batch so the first request is not slow.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import io
 import json
 import logging
@@ -22,15 +34,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+from pydantic import ValidationError
 
 from contracts.inference import (
     CONTENT_TYPE_JPEG,
     CONTENT_TYPE_JSON,
     CONTENT_TYPE_NPY,
     CONTENT_TYPE_PNG,
+    MAX_FRAME_PIXELS,
     MAX_PAYLOAD_BYTES,
     FrameResult,
+    InferenceRequest,
     InferenceResponse,
 )
 from inference import env
@@ -42,6 +57,9 @@ MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 CAMERA_ATTRIBUTE = "camera_id"
+IMAGE_FORMATS = {CONTENT_TYPE_JPEG: ("JPEG",), CONTENT_TYPE_PNG: ("PNG",), CONTENT_TYPE_JSON: ("JPEG", "PNG")}
+ACCEPTABLE = ("*/*", "application/*", CONTENT_TYPE_JSON)
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 class InferenceError(Exception):
@@ -83,6 +101,9 @@ class LoadedModel:
     thresholds: dict[str, float]
     region_threshold: float | None
     input_size: tuple[int, int]
+    temporal_window: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float32
     # TorchScript modules are not documented as thread-safe: one forward at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,21 +115,48 @@ class LoadedModel:
 
 @dataclass
 class Batch:
-    frames: np.ndarray  # uint8 N x H x W x 3, RGB
+    """A decoded request: uint8 RGB pixels, last axis 3, laid out as the content type allows.
+
+    `application/x-npy` (the default): N x H x W x 3 or H x W x 3 for a frame model, N x T x H x W x 3
+    or T x H x W x 3 for a temporal one. JSON: always N x k x H x W x 3 (k frames per item). An image:
+    1 x H x W x 3. `predict_fn` checks the layout against the model (`model_input`)."""
+
+    frames: np.ndarray
     camera_id: str | None = None
+    media_type: str = CONTENT_TYPE_NPY
+
+
+def select_precision(requested: str, cuda_available: bool) -> tuple[torch.device, torch.dtype]:
+    """Where and in which floating-point type the model runs.
+
+    On a GPU: float16 for `auto` (half precision under autocast), else the type asked for. On a CPU:
+    always float32 (CPU half precision is slower than float32 for these convolutions); asking for
+    a half type there is logged and ignored."""
+    if requested not in env.PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(env.PRECISIONS)}; got {requested!r}")
+    if not cuda_available:
+        if requested not in ("auto", "float32"):
+            logger.warning("no GPU: running in float32, not %s", requested)
+        return torch.device("cpu"), torch.float32
+    return torch.device("cuda"), DTYPES["float16" if requested == "auto" else requested]
 
 
 def model_fn(model_dir: str | Path) -> LoadedModel:
-    """Load `model.pt` and `config.json` from `model_dir`, set torch threads, warm up once."""
+    """Load `model.pt` and `config.json` from `model_dir` onto the best device, warm up once."""
     model_dir = Path(model_dir)
     for name in (MODEL_FILE, CONFIG_FILE):
         if not (model_dir / name).is_file():
             raise ModelLoadError(f"no {name} in model directory {model_dir}")
+    torch.set_num_threads(env.TORCH_THREADS)
+    device, dtype = select_precision(env.PRECISION, torch.cuda.is_available())
     try:
         config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        temporal_window = int(config.get("temporal_window") or 1)
+        if temporal_window < 1:
+            raise ValueError(f"temporal_window must be >= 1, got {temporal_window}")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torch.jit.load.*is deprecated", category=FutureWarning)
-            module = torch.jit.load(str(model_dir / MODEL_FILE), map_location="cpu")
+            module = torch.jit.load(str(model_dir / MODEL_FILE), map_location=device)
         model = LoadedModel(
             module=module.eval(),
             model_version=str(config["model_version"]),
@@ -116,42 +164,90 @@ def model_fn(model_dir: str | Path) -> LoadedModel:
             thresholds={str(k): float(v) for k, v in (config.get("thresholds") or {}).items()},
             region_threshold=_optional_float(config.get("region_threshold")),
             input_size=(int(config["input_size"][0]), int(config["input_size"][1])),
+            temporal_window=temporal_window,
+            device=device,
+            dtype=dtype,
         )
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise ModelLoadError(f"cannot load the model artifact in {model_dir}: {exc}") from exc
-    torch.set_num_threads(env.TORCH_THREADS)
+    warm_up = np.zeros((1, temporal_window, *model.input_size, 3), dtype=np.uint8)
     try:
-        predict_fn(Batch(np.zeros((1, *model.input_size, 3), dtype=np.uint8)), model)
+        predict_fn(Batch(warm_up, media_type=CONTENT_TYPE_JSON), model)
     except Exception as exc:
         raise ModelLoadError(f"model in {model_dir} fails on a warm-up frame: {exc}") from exc
-    logger.info("loaded model %s from %s (threads=%s)", model.model_version, model_dir, env.TORCH_THREADS)
+    logger.info(
+        "loaded model %s from %s (device=%s dtype=%s threads=%s temporal_window=%s)",
+        model.model_version, model_dir, device, str(dtype).removeprefix("torch."), env.TORCH_THREADS,
+        temporal_window,
+    )
     return model
 
 
 def input_fn(body: bytes, content_type: str | None, context: Any = None) -> Batch:
-    """Decode a request body into uint8 N x H x W x 3 RGB frames (see `contracts.inference`).
+    """Decode a request body into uint8 RGB pixels (see `Batch` and `contracts.inference`).
 
     `context` is the SageMaker toolkit's request context (anything with `get_request_header(idx, key)`);
     its custom attributes may name the camera."""
     media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type not in (CONTENT_TYPE_NPY, CONTENT_TYPE_JPEG, CONTENT_TYPE_PNG):
+    if media_type not in IMAGE_FORMATS and media_type != CONTENT_TYPE_NPY:
         raise UnsupportedMediaType(
-            f"unsupported content type {content_type!r}; use {CONTENT_TYPE_NPY}, {CONTENT_TYPE_JPEG} or "
-            f"{CONTENT_TYPE_PNG}"
+            f"unsupported content type {content_type!r}; use {CONTENT_TYPE_NPY}, {CONTENT_TYPE_JPEG}, "
+            f"{CONTENT_TYPE_PNG} or {CONTENT_TYPE_JSON}"
         )
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"payload of {len(body)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit")
-    frames = _decode_npy(body) if media_type == CONTENT_TYPE_NPY else _decode_image(body)
-    if len(frames) > env.MAX_BATCH:
-        raise PayloadTooLarge(f"batch of {len(frames)} frames is over the limit of {env.MAX_BATCH}")
-    return Batch(frames=frames, camera_id=camera_from_context(context))
+    if media_type == CONTENT_TYPE_NPY:
+        frames = _decode_npy(body)
+    elif media_type == CONTENT_TYPE_JSON:
+        frames = _decode_json(body)
+    else:
+        frames = _decode_image(body, IMAGE_FORMATS[media_type], "body")[np.newaxis]
+    return Batch(frames=frames, camera_id=camera_from_context(context), media_type=media_type)
+
+
+def model_input(data: Batch, temporal_window: int) -> np.ndarray:
+    """The request's pixels in the model's layout: N x H x W x 3 (T = 1) or N x T x H x W x 3 (T >= 2).
+
+    Raises 415 for a single image sent to a temporal model, 400 for a shape that does not fit the
+    model, 413 for more items than `VIGIL_MAX_BATCH`."""
+    frames, t = data.frames, temporal_window
+    kind = "a frame model" if t == 1 else f"a temporal model (temporal_window={t})"
+    if data.media_type == CONTENT_TYPE_JSON:
+        if frames.shape[1] != t:
+            raise BadRequest(f"each item must carry {t} frame(s) for {kind}, got {frames.shape[1]}")
+        items = frames[:, 0] if t == 1 else frames
+    elif data.media_type in (CONTENT_TYPE_JPEG, CONTENT_TYPE_PNG):
+        if t > 1:
+            raise UnsupportedMediaType(
+                f"{data.media_type} carries one frame but {kind} scores windows of {t} frames; "
+                f"send {CONTENT_TYPE_NPY} or {CONTENT_TYPE_JSON}"
+            )
+        items = frames
+    else:
+        one, many = (3, 4) if t == 1 else (4, 5)
+        if frames.ndim not in (one, many) or (t > 1 and frames.shape[-4] != t):
+            layout = "N x H x W x 3 or H x W x 3" if t == 1 else f"N x {t} x H x W x 3 or {t} x H x W x 3"
+            raise BadRequest(f"frames for {kind} must be {layout}, got shape {list(frames.shape)}")
+        items = frames[np.newaxis] if frames.ndim == one else frames
+    if len(items) > env.MAX_BATCH:
+        raise PayloadTooLarge(f"batch of {len(items)} items is over the limit of {env.MAX_BATCH}")
+    return items
 
 
 def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
-    """Score every frame and box where it is unusual."""
-    frames = torch.from_numpy(np.ascontiguousarray(data.frames))
-    with torch.inference_mode(), model.lock:
-        scores, maps = model.module(frames)
+    """Score every item (its last frame) and box where it is unusual."""
+    items = torch.from_numpy(np.ascontiguousarray(model_input(data, model.temporal_window)))
+    autocast = (
+        torch.autocast(device_type=model.device.type, dtype=model.dtype)
+        if model.dtype != torch.float32 else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), model.lock, autocast:
+        scores, maps = model.module(items.to(model.device, non_blocking=True))
+    scores, maps = scores.float().cpu(), maps.float().cpu()
+    if tuple(scores.shape) != (len(items),) or maps.ndim != 3 or len(maps) != len(items):
+        raise InferenceError(
+            f"the model returned scores {list(scores.shape)} and maps {list(maps.shape)} for {len(items)} items"
+        )
     if not bool(torch.isfinite(scores).all()):
         logger.error("model %s produced non-finite scores %s", model.model_version, scores.tolist())
         raise InferenceError("the model produced a non-finite score", status=500)
@@ -162,15 +258,36 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
         if threshold is not None and model.region_threshold is not None:
             regions = find_regions(error_map, threshold, model.region_threshold)
         results.append(FrameResult(score=score, regions=regions))
-    return InferenceResponse(model_version=model.model_version, threshold=threshold, results=results)
+    return InferenceResponse(
+        model_version=model.model_version, threshold=threshold, temporal_window=model.temporal_window,
+        results=results,
+    )
 
 
 def output_fn(prediction: InferenceResponse, accept: str | None) -> str:
     """The response as JSON; the only representation offered is `application/json`."""
-    media_type = (accept or "").split(";")[0].strip().lower()
-    if media_type not in ("", "*/*", "application/*", CONTENT_TYPE_JSON):
+    if not accepts_json(accept):
         raise NotAcceptable(f"cannot answer in {accept!r}; the response is {CONTENT_TYPE_JSON}")
     return prediction.model_dump_json()
+
+
+def accepts_json(accept: str | None) -> bool:
+    """Whether an `Accept` header (`text/html, application/*;q=0.5`) admits `application/json`."""
+    if accept is None or not accept.strip():
+        return True
+    for media_range in accept.split(","):
+        media, *params = (part.strip() for part in media_range.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media.lower() in ACCEPTABLE and quality > 0:
+            return True
+    return False
 
 
 def camera_from_context(context: Any) -> str | None:
@@ -200,17 +317,55 @@ def _decode_npy(body: bytes) -> np.ndarray:
         raise BadRequest(f"body is not a numpy .npy array: {exc}") from exc
     if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
         raise BadRequest(f"frames must be uint8, got {getattr(array, 'dtype', type(array).__name__)}")
-    if array.ndim not in (3, 4) or array.shape[-1] != 3 or 0 in array.shape:
-        raise BadRequest(f"frames must be N x H x W x 3 or H x W x 3 RGB, got shape {list(array.shape)}")
-    return array[np.newaxis] if array.ndim == 3 else array
+    if array.ndim not in (3, 4, 5) or array.shape[-1] != 3 or 0 in array.shape:
+        raise BadRequest(
+            f"frames must be uint8 RGB, [N x [T x]] H x W x 3, got shape {list(array.shape)}"
+        )
+    _check_pixels(array.shape[-3], array.shape[-2], "a frame")
+    return array
 
 
-def _decode_image(body: bytes) -> np.ndarray:
+def _decode_json(body: bytes) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(body)) as image:
-            return np.array(image.convert("RGB"))[np.newaxis]
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadRequest(f"body is not a decodable image: {exc}") from exc
+        request = InferenceRequest.model_validate_json(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        raise BadRequest(f"body is not an inference request: {where}: {error['msg']}") from None
+    if len(request.instances) > env.MAX_BATCH:
+        raise PayloadTooLarge(f"batch of {len(request.instances)} items is over the limit of {env.MAX_BATCH}")
+    if len({len(item.frames) for item in request.instances}) != 1:
+        raise BadRequest("every item must carry the same number of frames")
+    frames = []
+    for i, item in enumerate(request.instances):
+        for j, encoded in enumerate(item.frames):
+            where = f"instances.{i}.frames.{j}"
+            try:
+                data = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise BadRequest(f"{where} is not base64: {exc}") from None
+            frames.append(_decode_image(data, IMAGE_FORMATS[CONTENT_TYPE_JSON], where))
+    if len({frame.shape for frame in frames}) != 1:
+        raise BadRequest(f"every image of a request must have the same size, got {sorted({f.shape[:2] for f in frames})}")
+    return np.stack(frames).reshape(len(request.instances), len(request.instances[0].frames), *frames[0].shape)
+
+
+def _decode_image(data: bytes, formats: tuple[str, ...], where: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as image:
+            _check_pixels(image.height, image.width, where)
+            return np.array(image.convert("RGB"))
+    except UnidentifiedImageError:
+        raise BadRequest(f"{where} is not a {' or '.join(formats)} image") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise BadRequest(f"{where} is not a decodable {' or '.join(formats)} image: {exc}") from exc
+
+
+def _check_pixels(height: int, width: int, what: str) -> None:
+    if height * width > MAX_FRAME_PIXELS:
+        raise PayloadTooLarge(f"{what} of {width} x {height} pixels is over the {MAX_FRAME_PIXELS}-pixel limit")
+    if height == 0 or width == 0:
+        raise BadRequest(f"{what} of {width} x {height} pixels is empty")
 
 
 def _optional_float(value: Any) -> float | None:

@@ -6,13 +6,21 @@ SageMaker Runtime `InvokeEndpoint` path, so boto3's `sagemaker-runtime` client w
 server with `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:N`. Errors are JSON
 `{"message": ...}` with an `x-amzn-ErrorType` header, which botocore turns into a readable
 `ClientError` (`ModelError` for the handler's own errors, as on SageMaker).
+
+The container contract's environment: `SAGEMAKER_BIND_TO_PORT` (default port, 8080),
+`SAGEMAKER_MODEL_SERVER_WORKERS` (server processes, each with its own copy of the model; default 1),
+`SAGEMAKER_MODEL_SERVER_TIMEOUT` (seconds an invocation may take before the server answers 504; the
+forward pass itself cannot be interrupted and finishes in the background). A failure that is not the
+client's is a 500 whose traceback is logged; the server keeps serving.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
 import logging
+import os
 import socket
 import sys
 import tarfile
@@ -26,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.supervisors import Multiprocess
 
 from contracts.inference import CONTENT_TYPE_JSON
 from inference import env
@@ -41,6 +50,7 @@ from inference.inference import (
 
 logger = logging.getLogger(__name__)
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 
 
@@ -63,9 +73,10 @@ def error_response(status: int, message: str) -> JSONResponse:
     )
 
 
-def create_app(model_dir: str | Path) -> Starlette:
+def create_app(model_dir: str | Path, timeout_s: float | None = None) -> Starlette:
     """An app serving the model in `model_dir` (loaded now, so `/ping` is 200 from the first request)."""
     model: LoadedModel = model_fn(model_dir)
+    timeout_s = env.TIMEOUT_S if timeout_s is None else timeout_s
 
     async def ping(request: Request) -> Response:
         return Response(status_code=200)
@@ -79,11 +90,14 @@ def create_app(model_dir: str | Path) -> Starlette:
             return output_fn(predict_fn(data, model), request.headers.get("accept"))
 
         try:
-            payload = await run_in_threadpool(handle)
+            payload = await asyncio.wait_for(run_in_threadpool(handle), timeout=timeout_s)
         except InferenceError as exc:
             if exc.status >= 500:
-                logger.error("invocation failed: %s", exc)
+                logger.exception("invocation failed")
             return error_response(exc.status, str(exc))
+        except TimeoutError:
+            logger.error("invocation took longer than %s s (%s)", timeout_s, env.SAGEMAKER_MODEL_SERVER_TIMEOUT)
+            return error_response(504, f"the model did not answer within {timeout_s:g} s")
         except Exception:
             logger.exception("invocation failed")
             return error_response(500, "internal error while scoring the frames; see the endpoint log")
@@ -100,6 +114,12 @@ def create_app(model_dir: str | Path) -> Starlette:
     return app
 
 
+def app_from_environment() -> Starlette:
+    """The app of one server process when there are several (uvicorn's factory, `$VIGIL_MODEL_DIR`)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return create_app(os.environ[env.VIGIL_MODEL_DIR])
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inference.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="model.tar.gz or a model directory (required)")
@@ -108,6 +128,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         help=f"TCP port (default: ${env.SAGEMAKER_BIND_TO_PORT}, else {env.DEFAULT_PORT}; now {env.PORT})",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--workers", type=int, default=env.WORKERS,
+        help=f"server processes, one model each (default: ${env.SAGEMAKER_MODEL_SERVER_WORKERS}, else "
+        f"{env.DEFAULT_WORKERS}; now {env.WORKERS})",
+    )
     return parser
 
 
@@ -153,20 +178,35 @@ class _Server(uvicorn.Server):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     args = get_args_parser().parse_args(argv)
+    if args.workers < 1:
+        print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="vigil-model-") as workdir:
         try:
             sock = bind_socket(args.host, args.port)
-            app = create_app(unpack_model(args.model, Path(workdir)))
+            model_dir = unpack_model(args.model, Path(workdir))
+            app = create_app(model_dir)  # also checks the model before any worker process starts
         except (ModelLoadError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         host = f"[{args.host}]" if ":" in args.host else args.host
         port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-        server = _Server(config, f"serving model {app.state.model.model_version} on http://{host}:{port}")
-        server.run(sockets=[sock])
+        announce = f"serving model {app.state.model.model_version} on http://{host}:{port}"
+        common = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5}
+        if args.workers == 1:
+            server = _Server(uvicorn.Config(app, **common), announce)
+            server.run(sockets=[sock])
+            return 0
+        del app
+        os.environ[env.VIGIL_MODEL_DIR] = str(model_dir)
+        config = uvicorn.Config(
+            "inference.serve:app_from_environment", factory=True, workers=args.workers, **common
+        )
+        sock.listen(2048)  # connections wait in the backlog until a worker process has loaded the model
+        print(f"{announce} ({args.workers} worker processes)", flush=True)
+        Multiprocess(config, sockets=[sock]).run()
     return 0
 
 

@@ -47,6 +47,10 @@ module "alerts" {
   name_prefix         = var.name_prefix
   stream              = var.alert_stream
   lambda_zip_path     = var.alert_lambda_zip_path
+  lambda              = var.alert_lambda
+  link_expiry_s       = var.alert_link_expiry_s
+  idempotency_ttl_s   = var.alert_idempotency_ttl_s
+  site_timezones      = var.site_timezones
   event_source        = var.alert_event_source
   subscriptions       = var.alert_subscriptions
   archive_bucket_arn  = module.training_data.archive_bucket_arn
@@ -79,6 +83,36 @@ module "worker" {
   extra_environment   = var.worker_extra_environment
   log_retention_days  = var.log_retention_days
   deletion_protection = var.deletion_protection
+}
+
+module "console" {
+  source = "./modules/console"
+
+  name_prefix                 = var.name_prefix
+  vpc_id                      = module.network.vpc_id
+  subnet_ids                  = module.network.private_subnet_ids
+  endpoints_security_group_id = module.network.endpoints_security_group_id
+  gateway_prefix_list_ids     = module.network.gateway_prefix_list_ids
+  operator_cidrs              = var.console_operator_cidrs
+  idp_egress_cidrs            = var.console_idp_egress_cidrs
+  cluster_arn                 = module.worker.cluster_arn
+  domain_name                 = var.console_domain_name
+  certificate_arn             = var.console_certificate_arn
+  cognito                     = var.console_cognito
+  alert_history_table_name    = module.alerts.alert_history_table_name
+  alert_history_table_arn     = module.alerts.alert_history_table_arn
+  alert_history_kms_key_arn   = module.alerts.alert_kms_key_arn
+  archive_bucket_name         = module.training_data.archive_bucket_name
+  archive_bucket_arn          = module.training_data.archive_bucket_arn
+  archive_kms_key_arn         = module.training_data.archive_kms_key_arn
+  state_table_name            = module.worker.state_table_name
+  state_table_arn             = module.worker.state_table_arn
+  state_kms_key_arn           = module.worker.worker_kms_key_arn
+  access_logs_bucket          = var.console_access_logs_bucket
+  image_tag                   = var.console_image_tag
+  desired_count               = var.console_desired_count
+  log_retention_days          = var.log_retention_days
+  deletion_protection         = var.deletion_protection
 }
 
 module "observability" {

@@ -95,6 +95,36 @@ output "idempotency_table_name" {
   value       = module.alerts.idempotency_table_name
 }
 
+output "alert_history_table_name" {
+  description = "Every notified alert, written by the alert Lambda, listed and reviewed in the console (VIGIL_ALERT_HISTORY_TABLE)."
+  value       = module.alerts.alert_history_table_name
+}
+
+output "console_url" {
+  description = "The operator console; an alert's page is <console_url>/alerts/<alert_id>."
+  value       = module.console.console_url
+}
+
+output "console_load_balancer_dns_name" {
+  description = "DNS name of the console's internal load balancer: point console_domain_name's record at it."
+  value       = module.console.load_balancer_dns_name
+}
+
+output "console_ecr_repository_url" {
+  description = "Console image repository: docker push <url>:<console_image_tag>."
+  value       = module.console.ecr_repository_url
+}
+
+output "console_service_name" {
+  description = "Console ECS service, in the worker's cluster (ecs_cluster_name)."
+  value       = module.console.service_name
+}
+
+output "console_audit_table_name" {
+  description = "Review audit table of the console (VIGIL_CONSOLE_AUDIT_TABLE)."
+  value       = module.console.audit_table_name
+}
+
 output "camera_stream_names" {
   description = "Kinesis video stream name by camera (what each camera's producer puts media to)."
   value       = { for name, camera in module.video_ingest.camera_streams : name => camera.stream_name }

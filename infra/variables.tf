@@ -31,9 +31,9 @@ variable "vpc_cidr" {
 }
 
 variable "log_retention_days" {
-  description = "Days CloudWatch Logs keeps flow logs, worker, Lambda and SageMaker logs (network, worker, alerts, model modules)."
+  description = "Days CloudWatch Logs keeps flow logs, worker, Lambda, SageMaker and console logs (network, worker, alerts, model, console modules)."
   type        = number
-  default     = 90
+  default     = 365
 }
 
 # --- cameras and archive ---------------------------------------------------------------------------
@@ -80,7 +80,7 @@ variable "force_destroy" {
 }
 
 variable "deletion_protection" {
-  description = "Deletion protection of the state and idempotency tables (worker, alerts modules)."
+  description = "Deletion protection of the state, idempotency, alert history and audit tables and the console's load balancer (worker, alerts, console modules)."
   type        = bool
   default     = true
 }
@@ -150,11 +150,12 @@ variable "worker_memory" {
 }
 
 variable "worker_autoscaling" {
-  description = "Worker service auto scaling on average CPU (worker module's autoscaling)."
+  description = "Worker service auto scaling on average CPU and on the worst camera's frame lag (worker module's autoscaling)."
   type = object({
     min_capacity       = optional(number, 1)
     max_capacity       = optional(number, 4)
     target_cpu_percent = optional(number, 60)
+    target_frame_lag_s = optional(number, 5)
   })
   default = {}
 }
@@ -177,6 +178,36 @@ variable "alert_lambda_zip_path" {
   description = "Path of the alert Lambda package, relative to infra/ (alerts module's lambda_zip_path)."
   type        = string
   default     = "../dist/alert_lambda.zip"
+}
+
+variable "alert_lambda" {
+  description = "The alert Lambda's memory (MB), timeout (s), architecture, log level and reserved concurrency (alerts module's lambda)."
+  type = object({
+    memory_mb            = optional(number, 256)
+    timeout_s            = optional(number, 60)
+    architecture         = optional(string, "x86_64")
+    log_level            = optional(string, "INFO")
+    reserved_concurrency = optional(number, 10)
+  })
+  default = {}
+}
+
+variable "alert_link_expiry_s" {
+  description = "Lifetime in seconds of the presigned snapshot/clip links in notifications (alerts module's link_expiry_s)."
+  type        = number
+  default     = 43200
+}
+
+variable "alert_idempotency_ttl_s" {
+  description = "Seconds an alert id is remembered against duplicate notifications; null = the stream's retention (alerts module's idempotency_ttl_s)."
+  type        = number
+  default     = null
+}
+
+variable "site_timezones" {
+  description = "IANA time zone per site for the times in notifications; unlisted sites get UTC (alerts module's site_timezones)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "alert_stream" {
@@ -210,6 +241,58 @@ variable "alert_subscriptions" {
     filter_policy = optional(map(list(string)))
   }))
   default = []
+}
+
+# --- console ---------------------------------------------------------------------------------------
+
+variable "console_image_tag" {
+  description = "Tag of the console image in the console's ECR repository; immutable, never \"latest\" (console module's image_tag)."
+  type        = string
+}
+
+variable "console_domain_name" {
+  description = "DNS name operators open, e.g. console.vigil.internal: a private-zone record to the console_load_balancer_dns_name output (console module's domain_name)."
+  type        = string
+}
+
+variable "console_certificate_arn" {
+  description = "ACM certificate covering console_domain_name, for the load balancer's HTTPS listener (console module's certificate_arn)."
+  type        = string
+}
+
+variable "console_operator_cidrs" {
+  description = "Networks operators reach the internal console from (VPN, office, peered VPCs); never 0.0.0.0/0 (console module's operator_cidrs)."
+  type        = list(string)
+}
+
+variable "console_cognito" {
+  description = "Cognito user pool operators sign in with: ARN, id, hosted-UI domain prefix, the attribute listing an operator's sites, group -> sites, session timeout (console module's cognito)."
+  type = object({
+    user_pool_arn    = string
+    user_pool_id     = string
+    user_pool_domain = string
+    sites_claim      = optional(string, "custom:vigil_sites")
+    group_sites      = optional(map(list(string)), {})
+    session_timeout  = optional(number, 43200)
+  })
+}
+
+variable "console_idp_egress_cidrs" {
+  description = "Where the console's load balancer may open HTTPS connections to Cognito's token and user-info endpoints: the range of an egress proxy or NAT the subnets route to (console module's idp_egress_cidrs)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "console_access_logs_bucket" {
+  description = "S3 bucket for the console load balancer's access logs; null: none (console module's access_logs_bucket)."
+  type        = string
+  default     = null
+}
+
+variable "console_desired_count" {
+  description = "Console tasks behind the load balancer (console module's desired_count)."
+  type        = number
+  default     = 2
 }
 
 # --- observability ---------------------------------------------------------------------------------

@@ -1,25 +1,27 @@
-"""Scoring frames with the trained autoencoder, and thresholds calibrated on held-out normal frames.
+"""Per-camera thresholds calibrated on held-out normal footage, and the ROC AUC.
 
-Choice: a camera's threshold is the highest score of its held-out normal frames times a margin
-(`ModelConfig.threshold_margin`, 1.25): every held-out normal frame is below it with 20% to spare,
-and compression noise or small lighting drift stays under it, while a person in view scores several
-times higher. The global `threshold` (used for cameras with no calibration of their own) is the
-highest of the per-camera thresholds. The region threshold is a high quantile of the held-out
-normal *block* errors times the same margin, never above the global threshold.
+Threshold for a target false-alarm rate (default 1 per camera-hour): the worker alerts on a run of
+frames over the threshold, so a false alarm is a run of held-out normal scores above it. With `hours`
+of held-out footage at the model's sample rate, the camera may have `floor(rate x hours)` such runs;
+the threshold is the lowest held-out score that leaves at most that many runs above it, times
+`ModelConfig.threshold_margin` (1.25). Held-out footage shorter than 1 / rate hours (the usual case
+for a new camera) allows none: the threshold is the highest held-out score x margin, the conservative
+choice. The global `threshold` (for cameras without a calibration of their own) is the highest per-camera
+threshold. The region threshold is a high quantile of held-out block scores x margin, never above the
+threshold.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
 
-from training.model import AutoEncoder, ModelConfig, error_maps
+from training.model import ModelConfig
 
 logger = logging.getLogger(__name__)
-
-_SCORE_BATCH = 64
 
 
 @dataclass
@@ -30,41 +32,66 @@ class Calibration:
     holdout_score_max: float
 
 
-@torch.inference_mode()
-def score_frames(
-    autoencoder: AutoEncoder, frames: torch.Tensor, config: ModelConfig, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 N x 3 x h x w model-size frames -> (scores[N], error maps[N, h/b, w/b]) on the CPU."""
-    autoencoder.eval()
-    scores, maps = [], []
-    for start in range(0, len(frames), _SCORE_BATCH):
-        x = frames[start : start + _SCORE_BATCH].to(device).float().div(255.0)
-        batch_maps = error_maps(x, autoencoder(x), config.block).cpu()
-        maps.append(batch_maps)
-        scores.append(batch_maps.flatten(1).amax(dim=1))
-    if not scores:
-        return torch.empty(0), torch.empty((0, 1, 1))
-    return torch.cat(scores), torch.cat(maps)
+def runs_above(scores: torch.Tensor, threshold: float) -> int:
+    """How many runs of consecutive scores are strictly above `threshold`."""
+    above = scores > threshold
+    if not len(above):
+        return 0
+    starts = above[1:] & ~above[:-1]
+    return int(starts.sum()) + int(above[0])
+
+
+def rate_threshold(scores: torch.Tensor, sample_fps: float, false_alarms_per_hour: float) -> float:
+    """The lowest held-out score leaving at most `floor(rate x hours)` runs above it (module docstring)."""
+    if not len(scores):
+        raise ValueError("no held-out scores")
+    hours = len(scores) / sample_fps / 3600.0
+    allowed = math.floor(false_alarms_per_hour * hours)
+    candidates = torch.unique(scores.double())  # ascending
+    if allowed == 0:
+        return float(candidates[-1])
+    lo, hi = 0, len(candidates) - 1  # runs_above(candidates[-1]) == 0 <= allowed
+    while lo < hi:  # binary search; runs is nearly monotone in the threshold
+        mid = (lo + hi) // 2
+        if runs_above(scores.double(), float(candidates[mid])) <= allowed:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(candidates[lo])
 
 
 def calibrate(holdout_maps: dict[str, torch.Tensor], config: ModelConfig) -> Calibration:
-    """Thresholds from each camera's held-out normal error maps (see the module docstring)."""
-    thresholds = {
-        camera: float(maps.flatten(1).amax(dim=1).max()) * config.threshold_margin
-        for camera, maps in holdout_maps.items()
-        if len(maps)
-    }
+    """Thresholds from each camera's held-out normal score maps (N x h x w, in time order)."""
+    thresholds = {}
+    highest = 0.0
+    for camera, maps in holdout_maps.items():
+        if not len(maps):
+            continue
+        scores = maps.flatten(1).amax(dim=1)
+        base = rate_threshold(scores, config.sample_fps, config.false_alarms_per_hour)
+        thresholds[camera] = _with_margin(base, config.threshold_margin)
+        highest = max(highest, float(scores.max()))
+        logger.info(
+            "camera %s: %s held-out windows (%.2f h), threshold %.4g", camera, len(scores),
+            len(scores) / config.sample_fps / 3600.0, thresholds[camera],
+        )
     if not thresholds:
         raise ValueError("no held-out normal frames to calibrate the threshold on")
     threshold = max(thresholds.values())
     blocks = torch.cat([maps.flatten() for maps in holdout_maps.values()])
-    region = float(torch.quantile(blocks, config.region_quantile)) * config.threshold_margin
+    region = _with_margin(float(torch.quantile(blocks.double(), config.region_quantile)), config.threshold_margin)
     return Calibration(
         threshold=threshold,
         thresholds=thresholds,
         region_threshold=min(region, threshold),
-        holdout_score_max=threshold / config.threshold_margin,
+        holdout_score_max=highest,
     )
+
+
+def _with_margin(value: float, margin: float) -> float:
+    """`value` raised by the margin; standardised scores can be negative, so the margin scales |value|
+    (and a threshold never lands below the held-out value it came from)."""
+    return value + abs(value) * (margin - 1.0)
 
 
 def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
@@ -81,3 +108,13 @@ def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float | None:
     ranks[order] = torch.repeat_interleave(mid, counts)
     u = float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2.0
     return u / (n_pos * n_neg)
+
+
+def min_max_per_clip(scores: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The standard protocol's normalisation: each clip's scores mapped to 0..1 (a flat clip to 0)."""
+    normalised = []
+    for clip_scores in scores:
+        s = clip_scores.double()
+        span = float(s.max() - s.min()) if len(s) else 0.0
+        normalised.append((s - s.min()) / span if span > 0 else torch.zeros_like(s))
+    return normalised

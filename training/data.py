@@ -5,8 +5,16 @@
 channel folder, so an S3 URI resolves to the file under the manifest's folder, or one of its
 parents, whose relative path is the longest suffix of `key` that exists there.
 
-A clip is a video file (decoded with PyAV, every frame) or a folder of frame images sorted by name.
-Frames inside labelled `events` are anomalies and are left out of the "normal" training frames.
+A clip is a video file (decoded with PyAV, every frame, its frame rate from the stream) or a folder
+of frame images sorted by name (frame rate: the manifest line's `fps` field, else `--image-fps`).
+
+Labelled `events`: frames inside an event whose label is one of `FALSE_ALARM_LABELS` (an operator
+dismissed the alert) are normal footage the model must learn; frames inside any other event are
+incidents, left out of the normal frames (and, when present, used to sharpen the model).
+
+Bad clips are `ClipError`s: a clip that does not decode, has no frames, is shorter than the model's
+temporal window, or changes frame size part-way. Loaders skip such a clip with a WARNING naming it
+and the reason, and fail with `DataError` only when no usable clip is left.
 """
 
 from __future__ import annotations
@@ -33,8 +41,17 @@ DEFAULT_CAMERA = "default"
 _DECODE_BATCH = 32
 
 
+DEFAULT_IMAGE_FPS = 10.0
+# Event labels that mark an operator-dismissed alert: normal footage, learnt with extra weight.
+FALSE_ALARM_LABELS = frozenset({"false_alarm", "false-alarm", "dismissed", "normal"})
+
+
 class DataError(Exception):
     """Bad training input: the message names what is wrong and which file."""
+
+
+class ClipError(DataError):
+    """One clip cannot be used (undecodable, empty, too short, mixed frame sizes); others may be."""
 
 
 @dataclass
@@ -48,21 +65,49 @@ class Clip:
     def camera_id(self) -> str:
         return self.line.camera_id or DEFAULT_CAMERA
 
+    @property
+    def source_ref(self) -> str:
+        return self.line.source_ref
+
     def is_event(self, index: int) -> bool:
         return any(event.start_frame <= index <= event.end_frame for event in self.line.events)
 
+    def is_incident(self, index: int) -> bool:
+        """In a labelled event that is not a dismissed false alarm."""
+        return any(
+            event.start_frame <= index <= event.end_frame and event.label not in FALSE_ALARM_LABELS
+            for event in self.line.events
+        )
+
+    def is_false_alarm(self, index: int) -> bool:
+        """In a labelled event an operator dismissed (and in no incident)."""
+        return not self.is_incident(index) and any(
+            event.start_frame <= index <= event.end_frame and event.label in FALSE_ALARM_LABELS
+            for event in self.line.events
+        )
+
+    def declared_fps(self) -> float | None:
+        fps = (self.line.model_extra or {}).get("fps")
+        return float(fps) if isinstance(fps, int | float) and fps > 0 else None
+
 
 @dataclass
-class LabelledFrames:
-    """A camera's frames (uint8 N x 3 x h x w, model size) in manifest order, and which are in events."""
+class ClipFrames:
+    """One clip decoded at model size: uint8 N x 3 x h x w frames, its frame rate, per-frame labels."""
 
-    camera_id: str
+    clip: Clip
     frames: torch.Tensor
-    is_event: torch.Tensor  # bool N
+    fps: float
+    is_incident: torch.Tensor  # bool N: in a labelled event (not a dismissed false alarm)
+    is_false_alarm: torch.Tensor  # bool N: in an event an operator dismissed
 
     @property
-    def normal(self) -> torch.Tensor:
-        return self.frames[~self.is_event]
+    def camera_id(self) -> str:
+        return self.clip.camera_id
+
+    def stride(self, sample_fps: float) -> int:
+        """Frames between the frames of a window, so that they are ~1 / sample_fps s apart."""
+        return max(1, round(self.fps / sample_fps))
 
 
 def find_manifests(path: Path) -> list[Path]:
@@ -116,35 +161,54 @@ def resolve_source_ref(source_ref: str, manifest_dir: Path) -> Path:
     return candidate
 
 
+def clip_fps(clip: Clip, image_fps: float) -> float:
+    """Frame rate of a clip: the video stream's average rate, or the manifest's `fps`, or `image_fps`."""
+    if clip.path.is_dir():
+        return clip.declared_fps() or image_fps
+    try:
+        with av.open(str(clip.path)) as container:
+            if container.streams.video and container.streams.video[0].average_rate:
+                return float(container.streams.video[0].average_rate)
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise ClipError(f"cannot decode clip {clip.path}: {exc}") from exc
+    return clip.declared_fps() or image_fps
+
+
 def iter_clip_frames(path: Path) -> Iterator[np.ndarray]:
     """Every frame of a clip as uint8 H x W x 3 RGB: a video file, or a folder of images by name."""
     if path.is_dir():
         images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise DataError(f"clip folder has no images: {path}")
+            raise ClipError(f"clip folder has no images: {path}")
         for image in images:
             try:
                 with Image.open(image) as img:
                     yield np.asarray(img.convert("RGB"))
             except OSError as exc:
-                raise DataError(f"cannot decode image {image}: {exc}") from exc
+                raise ClipError(f"cannot decode image {image}: {exc}") from exc
         return
     count = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise DataError(f"clip has no video stream: {path}")
+                raise ClipError(f"clip has no video stream: {path}")
             for frame in container.decode(video=0):
                 count += 1
                 yield frame.to_ndarray(format="rgb24")
     except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot decode clip {path}: {exc}") from exc
+        raise ClipError(f"cannot decode clip {path}: {exc}") from exc
     if count == 0:
-        raise DataError(f"clip has no decodable frames: {path}")
+        raise ClipError(f"clip has no decodable frames: {path}")
 
 
-def load_clip(clip: Clip, size: tuple[int, int], max_frames: int | None = None) -> LabelledFrames:
-    """The clip's first `max_frames` frames (all by default) resized to the model size, with labels."""
+def load_clip(
+    clip: Clip, size: tuple[int, int], max_frames: int | None = None, image_fps: float = DEFAULT_IMAGE_FPS
+) -> ClipFrames:
+    """The clip's first `max_frames` frames (all by default) resized to the model size, with labels.
+
+    A clip whose frame size changes part-way is a `ClipError`: a temporal window across the change
+    would compare two different pictures."""
+    fps = clip_fps(clip, image_fps)
     chunks: list[torch.Tensor] = []
     batch: list[np.ndarray] = []
 
@@ -155,34 +219,70 @@ def load_clip(clip: Clip, size: tuple[int, int], max_frames: int | None = None) 
             batch.clear()
 
     count = 0
+    first_shape: tuple[int, ...] | None = None
     for frame in iter_clip_frames(clip.path):
         if max_frames is not None and count >= max_frames:
             break
-        if batch and batch[0].shape != frame.shape:
-            flush()
+        if first_shape is None:
+            first_shape = frame.shape
+        elif frame.shape != first_shape:
+            raise ClipError(
+                f"clip {clip.path} changes frame size at frame {count}: "
+                f"{first_shape[1]}x{first_shape[0]} -> {frame.shape[1]}x{frame.shape[0]}"
+            )
         batch.append(frame)
         count += 1
         if len(batch) == _DECODE_BATCH:
             flush()
     flush()
-    is_event = torch.tensor([clip.is_event(i) for i in range(count)], dtype=torch.bool)
-    return LabelledFrames(clip.camera_id, torch.cat(chunks), is_event)
+    if not chunks:
+        raise ClipError(f"clip has no frames: {clip.path}")
+    return ClipFrames(
+        clip=clip,
+        frames=torch.cat(chunks),
+        fps=fps,
+        is_incident=torch.tensor([clip.is_incident(i) for i in range(count)], dtype=torch.bool),
+        is_false_alarm=torch.tensor([clip.is_false_alarm(i) for i in range(count)], dtype=torch.bool),
+    )
 
 
-def load_cameras(path: Path, size: tuple[int, int], max_frames: int | None = None) -> list[LabelledFrames]:
-    """Every clip under PATH, grouped by camera (manifest order within a camera), with labels.
+def load_clips(
+    path: Path,
+    size: tuple[int, int],
+    *,
+    min_frames: int = 1,
+    sample_fps: float | None = None,
+    max_frames: int | None = None,
+    image_fps: float = DEFAULT_IMAGE_FPS,
+) -> tuple[list[ClipFrames], list[tuple[str, str]]]:
+    """Every usable clip under PATH, in manifest order, and the (source-ref, reason) of those skipped.
 
-    `max_frames` keeps only the first frames of each clip (e.g. the first 5 s of a demo video)."""
-    by_camera: dict[str, list[LabelledFrames]] = {}
+    A clip is skipped (WARNING) when it is a `ClipError` or spans fewer frames than one temporal
+    window: `min_frames` frames `1 / sample_fps` seconds apart. No usable clip at all is a `DataError`."""
+    loaded: list[ClipFrames] = []
+    skipped: list[tuple[str, str]] = []
     for manifest in find_manifests(path):
         for clip in read_manifest(manifest):
-            loaded = load_clip(clip, size, max_frames)
+            try:
+                frames = load_clip(clip, size, max_frames, image_fps)
+                stride = frames.stride(sample_fps) if sample_fps else 1
+                needed = (min_frames - 1) * stride + 1
+                if len(frames.frames) < needed:
+                    raise ClipError(
+                        f"clip {clip.path} has {len(frames.frames)} frames, fewer than the model's temporal "
+                        f"window of {min_frames} frames {stride} apart ({needed} frames)"
+                    )
+            except ClipError as exc:
+                logger.warning("skipping clip %s: %s", clip.source_ref, exc)
+                skipped.append((clip.source_ref, str(exc)))
+                continue
             logger.info(
-                "loaded %s frames (%s in events) of camera %s from %s",
-                len(loaded.frames), int(loaded.is_event.sum()), clip.camera_id, clip.path,
+                "loaded %s frames at %.3g fps (%s in incidents, %s in dismissed false alarms) of camera %s from %s",
+                len(frames.frames), frames.fps, int(frames.is_incident.sum()), int(frames.is_false_alarm.sum()),
+                clip.camera_id, clip.path,
             )
-            by_camera.setdefault(clip.camera_id, []).append(loaded)
-    return [
-        LabelledFrames(camera, torch.cat([c.frames for c in clips]), torch.cat([c.is_event for c in clips]))
-        for camera, clips in by_camera.items()
-    ]
+            loaded.append(frames)
+    if not loaded:
+        reasons = "; ".join(reason for _, reason in skipped[:3])
+        raise DataError(f"no usable clip in {path}: {reasons}")
+    return loaded, skipped

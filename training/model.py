@@ -1,8 +1,17 @@
-"""The scene-anomaly model: a small convolutional autoencoder and the scoring wrapper that is exported.
+"""The model: future-frame prediction from the previous frames of a short window (Liu et al., "Future
+Frame Prediction for Anomaly Detection - A New Baseline", CVPR 2018), small enough to train from
+scratch on two CPU cores in minutes.
 
-A frame's score is the maximum, over spatial blocks, of the mean per-pixel squared reconstruction
-error in that block: something new in a localised part of the scene (a person entering an empty
-room) gives a large error in a few blocks, while compression noise averages out inside a block.
+An item is a window of `temporal_window` T greyscale frames sampled `1 / sample_fps` seconds apart
+(the worker's rate), oldest first. A small U-Net predicts the last frame from the T - 1 before it.
+Trained on normal footage only, it learns how things normally move in this camera's view; a bicycle,
+a skateboard, a cart or someone running moves in a way it does not predict, and a new object it has
+never seen appears out of nowhere. With T = 1 the same network (without skips) reconstructs the
+frame: an appearance-only autoencoder.
+
+Scoring: the squared prediction error averaged over `block` x `block` blocks is the map (where the
+frame is unusual); the frame's score is the mean of its `top_blocks` highest blocks (the max of a
+single block is noisier: one block of compression noise or a leaf).
 """
 
 from __future__ import annotations
@@ -16,63 +25,87 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-
 @dataclass
 class ModelConfig:
     """Hyper-parameters of the model; saved with every checkpoint and in the artifact's config.json."""
 
-    input_size: tuple[int, int] = (96, 160)  # (height, width) frames are resized to; multiples of 16
-    channels: tuple[int, ...] = (16, 32, 64)  # encoder widths, one stride-2 conv each
-    bottleneck: int = 8  # channels of the bottleneck (spatial size input_size / 16)
+    input_size: tuple[int, int] = (64, 96)  # (height, width) frames are resized to; multiples of 8 and of block
+    temporal_window: int = 4  # frames per item, oldest first; the last one is scored (1: appearance only)
+    sample_fps: float = 5.0  # the frames of a window are 1 / sample_fps seconds apart (the worker's rate)
+    channels: tuple[int, int, int] = (16, 32, 32)  # widths of the three stride-2 encoder stages
     block: int = 8  # side of the square blocks the error map is averaged over, in model pixels
-    max_shift: int = 3  # augmentation: random translation up to this many model pixels
+    top_blocks: int = 3  # the score is the mean of this many highest blocks of the map
+    max_shift: int = 0  # augmentation: random translation of the whole window up to this many pixels
+    flip: bool = True  # augmentation: mirror half of the windows left-right (motion both ways is alike)
     brightness: float = 0.1  # augmentation: random gain in [1 - brightness, 1 + brightness]
-    holdout_fraction: float = 0.2  # last fraction of each camera's normal frames kept for calibration
-    threshold_margin: float = 1.25  # threshold = max held-out score x margin
-    region_quantile: float = 0.99  # region threshold = this quantile of held-out block errors x margin
+    holdout_fraction: float = 0.2  # last fraction of each camera's normal windows kept for calibration
+    false_alarms_per_hour: float = 1.0  # calibration target per camera (see training.calibration)
+    threshold_margin: float = 1.25  # calibrated threshold x this margin
+    region_quantile: float = 0.99  # region threshold = this quantile of held-out block scores x margin
 
     def __post_init__(self) -> None:
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
-        self.channels = tuple(int(c) for c in self.channels)
-        stride = 2 ** (len(self.channels) + 1)
+        self.channels = tuple(int(c) for c in self.channels)  # type: ignore[assignment]
+        if len(self.channels) != 3:
+            raise ValueError(f"channels must list 3 widths, got {self.channels}")
         for side in self.input_size:
-            if side <= 0 or side % stride or side % self.block:
+            if side <= 0 or side % 8 or side % self.block:
                 raise ValueError(
-                    f"input_size {self.input_size} must be positive multiples of {stride} and of block "
-                    f"{self.block}"
+                    f"input_size {self.input_size} must be positive multiples of 8 and of block {self.block}"
                 )
+        if self.temporal_window < 1:
+            raise ValueError(f"temporal_window must be >= 1, got {self.temporal_window}")
+        if self.top_blocks < 1:
+            raise ValueError(f"top_blocks must be >= 1, got {self.top_blocks}")
+        if self.sample_fps <= 0:
+            raise ValueError(f"sample_fps must be > 0, got {self.sample_fps}")
+
+    @property
+    def in_channels(self) -> int:
+        return max(1, self.temporal_window - 1)  # the frames before the predicted one (or the frame)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class AutoEncoder(nn.Module):
-    """Conv encoder (stride-2 steps) to a narrow bottleneck, mirrored decoder, sigmoid output in 0..1."""
+def _stage(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.LeakyReLU(0.1, inplace=True),
+    )
+
+
+class Predictor(nn.Module):
+    """A small U-Net: three stride-2 stages down to 1/8 of the input, nearest-upsampling stages back
+    with skip connections from the encoder (prediction needs the detail of where things are). With
+    T = 1 (reconstruction) the skips are off: they would let the network copy any frame through."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        widths = list(config.channels)
-        encoder: list[nn.Module] = []
-        in_ch = 3
-        for width in widths:
-            encoder += [nn.Conv2d(in_ch, width, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
-            in_ch = width
-        encoder += [nn.Conv2d(in_ch, config.bottleneck, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
-        decoder: list[nn.Module] = []
-        in_ch = config.bottleneck
-        for width in reversed(widths):
-            decoder += [
-                nn.Upsample(scale_factor=2.0, mode="nearest"),
-                nn.Conv2d(in_ch, width, 3, padding=1),
-                nn.ReLU(inplace=True),
-            ]
-            in_ch = width
-        decoder += [nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(in_ch, 3, 3, padding=1)]
-        self.encoder = nn.Sequential(*encoder)
-        self.decoder = nn.Sequential(*decoder)
+        c1, c2, c3 = config.channels
+        self.skips = config.temporal_window > 1
+        k = 1 if self.skips else 0
+        self.down1 = _stage(config.in_channels, c1, 2)
+        self.down2 = _stage(c1, c2, 2)
+        self.down3 = _stage(c2, c3, 2)
+        self.up2 = _stage(c3 + k * c2, c2, 1)
+        self.up1 = _stage(c2 + k * c1, c1, 1)
+        self.out = nn.Conv2d(c1, 1, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(self.encoder(x)))
+        e1 = self.down1(x)
+        e2 = self.down2(e1)
+        e3 = self.down3(e2)
+        d2 = _up(e3)
+        d2 = self.up2(torch.cat([d2, e2], dim=1) if self.skips else d2)
+        d1 = _up(d2)
+        d1 = self.up1(torch.cat([d1, e1], dim=1) if self.skips else d1)
+        return self.out(_up(d1))
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
 
 def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -83,24 +116,50 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x.clamp(0.0, 1.0)
 
 
-def error_maps(x: torch.Tensor, reconstruction: torch.Tensor, block: int) -> torch.Tensor:
+def to_grey(x: torch.Tensor) -> torch.Tensor:
+    """float ... x 3 x h x w RGB -> ... x h x w luma (ITU-R BT.601 weights)."""
+    return x.select(-3, 0) * 0.299 + x.select(-3, 1) * 0.587 + x.select(-3, 2) * 0.114
+
+
+def split_window(windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float N x T x h x w greyscale windows (oldest first) -> (inputs N x (T - 1), target N x 1): the
+    frames before the last, and the last; with T = 1 the frame is both."""
+    target = windows[:, -1:]
+    return (windows[:, :-1] if windows.shape[1] > 1 else target), target
+
+
+def block_errors(prediction: torch.Tensor, target: torch.Tensor, block: int) -> torch.Tensor:
     """Per-block mean squared error, N x (h / block) x (w / block)."""
-    per_pixel = (x - reconstruction).pow(2).mean(dim=1, keepdim=True)
-    return F.avg_pool2d(per_pixel, kernel_size=block, stride=block).squeeze(1)
+    return F.avg_pool2d((prediction - target).pow(2), kernel_size=block, stride=block).squeeze(1)
+
+
+def frame_scores(maps: torch.Tensor, top_blocks: int) -> torch.Tensor:
+    """The mean of each map's `top_blocks` highest blocks."""
+    flat = maps.flatten(1)
+    return torch.topk(flat, min(top_blocks, flat.shape[1]), dim=1).values.mean(dim=1)
 
 
 class AnomalyScorer(nn.Module):
-    """What the artifact holds: uint8 N x H x W x 3 RGB frames of any size -> (scores[N], maps[N, h, w])."""
+    """What the artifact holds (TorchScript): uint8 RGB frames of any size -> (scores[N], maps[N, h, w]).
 
-    def __init__(self, autoencoder: AutoEncoder, config: ModelConfig) -> None:
+    Input: N x T x H x W x 3 windows (oldest first, the last frame is scored) when `temporal_window`
+    T >= 2, N x H x W x 3 frames when T = 1. Maps are block prediction errors; scores see
+    `frame_scores`."""
+
+    def __init__(self, predictor: Predictor, config: ModelConfig) -> None:
         super().__init__()
-        self.autoencoder = autoencoder
+        self.predictor = predictor
         self.height = config.input_size[0]
         self.width = config.input_size[1]
+        self.window = config.temporal_window
         self.block = config.block
+        self.top_blocks = config.top_blocks
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = resize_frames(frames, (self.height, self.width))
-        maps = error_maps(x, self.autoencoder(x), self.block)
-        scores = maps.flatten(1).amax(dim=1)
-        return scores, maps
+        if self.window == 1:
+            frames = frames.unsqueeze(1)
+        n, t = frames.shape[0], frames.shape[1]
+        x = resize_frames(frames.reshape(n * t, frames.shape[2], frames.shape[3], 3), (self.height, self.width))
+        inputs, target = split_window(to_grey(x).reshape(n, t, self.height, self.width))
+        maps = block_errors(self.predictor(inputs), target, self.block)
+        return frame_scores(maps, self.top_blocks), maps

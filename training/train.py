@@ -1,5 +1,11 @@
-"""`python -m training`: train the scene-anomaly autoencoder on a camera's normal clips (SageMaker
-script mode), calibrate thresholds on held-out normal frames, export `model.tar.gz`.
+"""`python -m training`: train the scene-anomaly predictor on a camera's normal clips (SageMaker
+script mode), calibrate thresholds on held-out normal windows, export `model.tar.gz`.
+
+Optional supervision (labelled events in the training manifest, see `training.data`): windows of
+dismissed false alarms are normal and drawn `FALSE_ALARM_WEIGHT` times as often, so the model learns
+them; windows ending in an incident are never learnt as normal, and when there are some, each step
+also pushes their reconstruction error above `INCIDENT_MARGIN` x the normal batch's (a hinge, after
+"learning not to reconstruct anomalies", Astrid et al., BMVC 2021).
 
 Metrics are printed one per line group as `name=value` (`epoch=3 train_loss=0.0123`,
 `holdout_score_max=...`, `threshold=...`, `val_score_max=...`) for SageMaker metric definitions.
@@ -9,27 +15,38 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from training import env
-from training.calibration import calibrate, roc_auc, score_frames
-from training.data import DataError, load_cameras
+from training.calibration import calibrate
+from training.data import DEFAULT_IMAGE_FPS, ClipFrames, DataError, load_clips
+from training.evaluate import evaluate_clips
 from training.export import export_artifact
-from training.model import AutoEncoder, ModelConfig
+from training.model import AnomalyScorer, ModelConfig, Predictor, block_errors, split_window, to_grey
+from training.windows import window_indices
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-DEFAULT_INPUT_SIZE = ModelConfig().input_size
+DEFAULTS = ModelConfig()
+FALSE_ALARM_WEIGHT = 4  # dismissed false-alarm windows are drawn this many times as often
+INCIDENT_MARGIN = 4.0  # incident windows are pushed to this many times the normal batch's error
+MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 100  # bounds of the epochs --steps asks for (tiny data: fewer steps)
+PLATEAU_MIN_GAIN = 0.01  # the held-out loss must fall by this fraction of its best to count as improving
+PLATEAU_FROM = 0.5  # early stopping is armed once this fraction of the steps has run (the learning rate is
+# decaying by then; near the peak rate the held-out loss jumps from epoch to epoch and says little)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -49,9 +66,23 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--model-dir", type=Path, default=os.environ.get(env.SM_MODEL_DIR),
         help=f"where model.tar.gz, model.pt and config.json go (default: ${env.SM_MODEL_DIR})",
     )
-    parser.add_argument("--epochs", type=int, default=40, help="passes over the training frames (default: 40)")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per optimiser step (default: 8)")
-    parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default: 0.005)")
+    parser.add_argument(
+        "--epochs", type=int, default=None,
+        help="passes over the training windows (default: as many as --steps optimiser steps take)",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=4800,
+        help=f"optimiser steps when --epochs is not given (default: 4800, within {MIN_AUTO_EPOCHS} to "
+        f"{MAX_AUTO_EPOCHS} epochs)",
+    )
+    parser.add_argument(
+        "--patience", type=int, default=8,
+        help="stop early when the held-out normal windows' prediction loss has not fallen by "
+        f"{PLATEAU_MIN_GAIN:.0%} of its best for this many epochs, checked once {PLATEAU_FROM:.0%} of the "
+        "steps have run; the best epoch's weights are kept (default: 8; 0: never stop early)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per optimiser step (default: 32)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate; warm-up then cosine decay (default: 0.003)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; runs are deterministic (default: 0)")
     parser.add_argument(
         "--checkpoint-dir", type=Path, default=None,
@@ -59,12 +90,28 @@ def get_args_parser() -> argparse.ArgumentParser:
         "(default: none, no checkpoints)",
     )
     parser.add_argument(
-        "--input-size", type=int, nargs=2, metavar=("H", "W"), default=list(DEFAULT_INPUT_SIZE),
-        help=f"model frame size, multiples of 16 (default: {DEFAULT_INPUT_SIZE[0]} {DEFAULT_INPUT_SIZE[1]})",
+        "--input-size", type=int, nargs=2, metavar=("H", "W"), default=list(DEFAULTS.input_size),
+        help=f"model frame size, multiples of 8 (default: {DEFAULTS.input_size[0]} {DEFAULTS.input_size[1]})",
+    )
+    parser.add_argument(
+        "--temporal-window", type=int, default=DEFAULTS.temporal_window,
+        help=f"frames per scored window, 1 = single frames (default: {DEFAULTS.temporal_window})",
+    )
+    parser.add_argument(
+        "--sample-fps", type=float, default=DEFAULTS.sample_fps,
+        help=f"rate the worker samples frames at; window frames are this far apart (default: {DEFAULTS.sample_fps:g})",
+    )
+    parser.add_argument(
+        "--image-fps", type=float, default=DEFAULT_IMAGE_FPS,
+        help=f"frame rate of image-folder clips whose manifest line has no fps (default: {DEFAULT_IMAGE_FPS:g})",
     )
     parser.add_argument(
         "--max-frames-per-clip", type=int, default=None,
         help="use only the first N frames of each clip, e.g. 50 for 5 s at 10 fps (default: all frames)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for torch (default: torch's choice, capped at the CPUs this process may use)",
     )
     parser.add_argument(
         "--model-version", default=None,
@@ -81,25 +128,71 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def augment(x: torch.Tensor, config: ModelConfig, generator: torch.Generator) -> torch.Tensor:
-    """Light augmentation, float N x 3 x h x w in 0..1: a brightness gain and a small translation."""
-    n, _, h, w = x.shape
-    gain = 1.0 + (torch.rand(n, 1, 1, 1, generator=generator) * 2.0 - 1.0) * config.brightness
-    x = (x * gain.to(x.device)).clamp(0.0, 1.0)
-    s = config.max_shift
+@dataclass
+class WindowSet:
+    """The training data: every clip's frames (uint8 N x 3 x h x w) in one tensor, and windows as rows
+    of indices into it, for normal (train / held-out, per camera) and incident windows."""
+
+    frames: torch.Tensor
+    train: torch.Tensor  # n x T
+    holdout: dict[str, torch.Tensor]  # camera -> n x T, in time order
+    incidents: torch.Tensor  # n x T
+    false_alarm_windows: int
+
+
+def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
+    """Windows of every clip at its stride; per camera the last `holdout_fraction` of the normal
+    windows (at least one) are held out for calibration."""
+    frames, offset = [], 0
+    normal: dict[str, list[torch.Tensor]] = {}
+    weights: dict[str, list[torch.Tensor]] = {}
+    incidents = []
+    for clip in clips:
+        idx = window_indices(len(clip.frames), config.temporal_window, clip.stride(config.sample_fps))
+        in_incident = clip.is_incident[idx].any(dim=1)
+        frames.append(clip.frames)
+        normal.setdefault(clip.camera_id, []).append(idx[~in_incident] + offset)
+        weights.setdefault(clip.camera_id, []).append(clip.is_false_alarm[idx[~in_incident, -1]])
+        incidents.append(idx[clip.is_incident[idx[:, -1]]] + offset)
+        offset += len(clip.frames)
+    train, holdout, false_alarm_windows = [], {}, 0
+    for camera, parts in normal.items():
+        windows = torch.cat(parts)
+        is_false_alarm = torch.cat(weights[camera])
+        if len(windows) < 2:
+            raise DataError(f"camera {camera} has {len(windows)} normal window(s): need at least 2")
+        n_holdout = min(len(windows) - 1, max(1, round(len(windows) * config.holdout_fraction)))
+        keep, fa = windows[:-n_holdout], is_false_alarm[:-n_holdout]
+        false_alarm_windows += int(fa.sum())
+        train += [keep, keep[fa].repeat(FALSE_ALARM_WEIGHT - 1, 1)]
+        holdout[camera] = windows[-n_holdout:]
+    return WindowSet(
+        frames=torch.cat(frames),
+        train=torch.cat(train),
+        holdout=holdout,
+        incidents=torch.cat(incidents),
+        false_alarm_windows=false_alarm_windows,
+    )
+
+
+def batch_windows(frames: torch.Tensor, config: ModelConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """uint8 B x T x 3 x h x w windows -> float B x T x h x w greyscale; with a generator, augmented (one
+    brightness gain, mirror and translation per window)."""
+    x = frames.float().div(255.0)
+    b, _, _, h, w = x.shape
+    if generator is not None:
+        gain = 1.0 + (torch.rand(b, 1, 1, 1, 1, generator=generator) * 2.0 - 1.0) * config.brightness
+        x = (x * gain).clamp(0.0, 1.0)
+    grey = to_grey(x)  # B x T x h x w
+    if generator is not None and config.flip:
+        mirror = torch.rand(b, generator=generator) < 0.5
+        grey = torch.where(mirror.view(b, 1, 1, 1), grey.flip(-1), grey)
+    s = config.max_shift if generator is not None else 0
     if s:
-        padded = F.pad(x, (s, s, s, s), mode="replicate")
-        offsets = torch.randint(0, 2 * s + 1, (n, 2), generator=generator).tolist()
-        x = torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
-    return x
-
-
-def split_holdout(frames: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, held-out): the last `fraction` of a camera's normal frames (at least one) are held out."""
-    if len(frames) < 2:
-        return frames, frames[:0]
-    n_holdout = min(len(frames) - 1, max(1, round(len(frames) * fraction)))
-    return frames[:-n_holdout], frames[-n_holdout:]
+        padded = F.pad(grey, (s, s, s, s), mode="replicate")
+        offsets = torch.randint(0, 2 * s + 1, (b, 2), generator=generator).tolist()
+        grey = torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
+    return grey
 
 
 def checkpoint_dir(args: argparse.Namespace) -> Path | None:
@@ -114,13 +207,24 @@ def save_checkpoint(path: Path, state: dict) -> None:
     partial.replace(path)
 
 
+def resolve_epochs(args: argparse.Namespace, n_windows: int) -> int:
+    if args.epochs is not None:
+        return args.epochs
+    per_epoch = math.ceil(n_windows / args.batch_size)
+    return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(args.steps / per_epoch)))
+
+
 def main(args: argparse.Namespace) -> dict:
     """Train, calibrate, export; returns the artifact's config.json content."""
     for name in ("train", "model_dir"):
         if getattr(args, name) is None:
             raise DataError(f"--{name.replace('_', '-')} is required (or set its SageMaker environment variable)")
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        raise DataError("--epochs and --batch-size must be >= 1 and --lr > 0")
+    if (args.epochs is not None and args.epochs < 1) or args.steps < 1 or args.batch_size < 1 or args.lr <= 0:
+        raise DataError("--epochs, --steps and --batch-size must be >= 1 and --lr > 0")
+    if args.patience < 0:
+        raise DataError("--patience must be >= 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     started = time.monotonic()
     generator = seed_everything(args.seed)
     use_gpu = torch.cuda.is_available() and os.environ.get(env.SM_NUM_GPUS, "1") != "0"
@@ -130,96 +234,205 @@ def main(args: argparse.Namespace) -> dict:
     ckpt_path = ckpt_dir / CHECKPOINT_FILE if ckpt_dir else None
     resumed = torch.load(ckpt_path, weights_only=False) if ckpt_path and ckpt_path.exists() else None
     try:
-        config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(input_size=tuple(args.input_size))
-    except ValueError as exc:
+        config = (
+            ModelConfig(**resumed["config"]) if resumed else ModelConfig(
+                input_size=tuple(args.input_size), temporal_window=args.temporal_window, sample_fps=args.sample_fps,
+            )
+        )
+    except (ValueError, TypeError) as exc:
         raise DataError(str(exc)) from exc
 
-    cameras = load_cameras(args.train, config.input_size, args.max_frames_per_clip)
-    splits = {cam.camera_id: split_holdout(cam.normal, config.holdout_fraction) for cam in cameras}
-    train_frames = torch.cat([train for train, _ in splits.values()])
-    if len(train_frames) < 1 or not any(len(holdout) for _, holdout in splits.values()):
-        raise DataError(f"need at least 2 normal frames (outside labelled events) in {args.train}")
-    print(f"train_frames={len(train_frames)} holdout_frames={sum(len(h) for _, h in splits.values())}")
+    clips, skipped = load_clips(
+        args.train, config.input_size, min_frames=config.temporal_window, sample_fps=config.sample_fps,
+        max_frames=args.max_frames_per_clip, image_fps=args.image_fps,
+    )
+    data = build_windows(clips, config)
+    print(
+        f"train_windows={len(data.train)} holdout_windows={sum(len(h) for h in data.holdout.values())} "
+        f"incident_windows={len(data.incidents)} false_alarm_windows={data.false_alarm_windows} "
+        f"clips={len(clips)} skipped_clips={len(skipped)}"
+    )
 
-    autoencoder = AutoEncoder(config).to(device)
-    optimizer = torch.optim.Adam(autoencoder.parameters(), lr=args.lr)
+    predictor = Predictor(config).to(device)
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=args.lr)
+    epochs = resolve_epochs(args, len(data.train))
+    steps_per_epoch = math.ceil(len(data.train) / args.batch_size)
+    total_steps = epochs * steps_per_epoch
     start_epoch = 0
+    plateau = Plateau(args.patience)
     if resumed:
-        autoencoder.load_state_dict(resumed["model"])
+        predictor.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         generator.set_state(resumed["generator"])
         start_epoch = resumed["epoch"] + 1
+        plateau.__dict__.update(resumed.get("plateau", {}))
         logger.info("resumed from %s at epoch %s", ckpt_path, start_epoch)
 
-    epochs = range(start_epoch, args.epochs)
-    progress = tqdm(epochs, desc="training", disable=not sys.stderr.isatty())
-    train_loss = float("nan")
+    holdout = torch.cat(list(data.holdout.values()))
+    progress = tqdm(range(start_epoch, epochs), desc="training", disable=not sys.stderr.isatty())
+    train_loss = holdout_loss = float("nan")
+    epochs_run = start_epoch
     for epoch in progress:
-        autoencoder.train()
-        order = torch.randperm(len(train_frames), generator=generator)
-        total = 0.0
-        for start in range(0, len(order), args.batch_size):
-            batch = train_frames[order[start : start + args.batch_size]].float().div(255.0)
-            x = augment(batch, config, generator).to(device)
-            loss = F.mse_loss(autoencoder(x), x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(x)
-        train_loss = total / len(train_frames)
-        print(f"epoch={epoch} train_loss={train_loss:.6f}")
+        schedule = LearningRate(args.lr, epoch * steps_per_epoch, total_steps)
+        train_loss = train_epoch(predictor, optimizer, schedule, data, config, args.batch_size, generator, device)
+        holdout_loss = prediction_loss(predictor, data.frames, holdout, config, args.batch_size, device)
+        stop = plateau.update(epoch, holdout_loss, predictor) and (epoch + 1) >= PLATEAU_FROM * epochs
+        epochs_run = epoch + 1
+        print(f"epoch={epoch} train_loss={train_loss:.6f} holdout_loss={holdout_loss:.6f}")
         if ckpt_path:
             save_checkpoint(ckpt_path, {
-                "model": autoencoder.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "args": vars(args), "config": config.to_dict(), "generator": generator.get_state(),
+                "model": predictor.state_dict(), "optimizer": optimizer.state_dict(),
+                "epoch": epoch, "args": vars(args), "plateau": plateau.__dict__,
+                "config": config.to_dict(), "generator": generator.get_state(),
             })
+        if stop:
+            logger.info("held-out loss has not improved for %s epochs: stopping at epoch %s", args.patience, epoch)
+            break
+    if plateau.best_state is not None:
+        predictor.load_state_dict(plateau.best_state)
+        holdout_loss = plateau.best_loss
+    train_seconds = time.monotonic() - started
 
-    holdout_maps = {cam: score_frames(autoencoder, holdout, config, device)[1] for cam, (_, holdout) in splits.items()}
+    scorer = AnomalyScorer(predictor.cpu().eval(), config).eval()
+    holdout_maps = {
+        camera: score_windows(scorer, data.frames, windows, config.temporal_window)
+        for camera, windows in data.holdout.items()
+    }
     calibration = calibrate(holdout_maps, config)
-    metrics = {
+    metrics: dict[str, float | None] = {
         "train_loss": train_loss,
+        "holdout_loss": holdout_loss,
+        "best_epoch": plateau.best_epoch,
         "holdout_score_max": calibration.holdout_score_max,
         "threshold": calibration.threshold,
         "region_threshold": calibration.region_threshold,
     }
     if args.validation is not None:
-        metrics.update(validation_metrics(autoencoder, args.validation, config, device, calibration.threshold))
-    metrics["train_seconds"] = round(time.monotonic() - started, 3)
+        val_clips, _ = load_clips(
+            args.validation, config.input_size, min_frames=config.temporal_window, sample_fps=config.sample_fps,
+            image_fps=args.image_fps,
+        )
+        report = evaluate_clips(scorer, val_clips, config.temporal_window, config.sample_fps,
+                                calibration.thresholds, calibration.threshold)
+        metrics.update({f"val_{name}": value for name, value in report.metrics().items()})
+    metrics["train_seconds"] = round(train_seconds, 3)
     print(" ".join(f"{name}={value:.6g}" for name, value in metrics.items() if value is not None))
 
     return export_artifact(
-        args.model_dir, autoencoder, config,
+        args.model_dir, scorer, config,
         {
+            "temporal_window": config.temporal_window,
+            "sample_fps": config.sample_fps,
             "threshold": calibration.threshold,
             "thresholds": calibration.thresholds,
             "region_threshold": calibration.region_threshold,
             "metrics": metrics,
             "training": {
-                "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                "train_frames": len(train_frames),
-                "holdout_frames": {cam: len(holdout) for cam, (_, holdout) in splits.items()},
+                "epochs": epochs, "epochs_run": epochs_run, "best_epoch": plateau.best_epoch,
+                "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                "train_windows": len(data.train),
+                "holdout_windows": {camera: len(w) for camera, w in data.holdout.items()},
+                "incident_windows": len(data.incidents),
+                "false_alarm_windows": data.false_alarm_windows,
+                "skipped_clips": [{"source-ref": ref, "reason": reason} for ref, reason in skipped],
             },
         },
         args.model_version,
     )
 
 
-def validation_metrics(
-    autoencoder: AutoEncoder, path: Path, config: ModelConfig, device: torch.device, threshold: float
-) -> dict[str, float | None]:
-    """On a labelled set: the highest normal score, the lowest event score, ROC AUC, and the share of
-    normal frames above the threshold."""
-    cameras = load_cameras(path, config.input_size)
-    scores = torch.cat([score_frames(autoencoder, cam.frames, config, device)[0] for cam in cameras])
-    is_event = torch.cat([cam.is_event for cam in cameras])
-    normal, events = scores[~is_event], scores[is_event]
-    return {
-        "val_score_max": float(normal.max()) if len(normal) else None,
-        "val_event_score_min": float(events.min()) if len(events) else None,
-        "val_false_positive_rate": float((normal > threshold).float().mean()) if len(normal) else None,
-        "val_recall": float((events > threshold).float().mean()) if len(events) else None,
-        "val_auc": roc_auc(scores, is_event),
-    }
+class Plateau:
+    """Early stopping on the held-out normal windows' prediction loss (never on labelled data): keeps
+    the weights of the best epoch; `update` says stop when `patience` epochs have passed without the
+    loss falling below (1 - PLATEAU_MIN_GAIN) x best. Patience 0 never stops (best weights still kept)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_loss = math.inf
+        self.best_epoch = -1  # the epoch of the lowest loss, whose weights are kept
+        self.gain_epoch = -1  # the last epoch that improved on the best by PLATEAU_MIN_GAIN
+        self.best_state: dict | None = None
+
+    def update(self, epoch: int, loss: float, predictor: nn.Module) -> bool:
+        if loss < self.best_loss * (1.0 - PLATEAU_MIN_GAIN) or self.gain_epoch < 0:
+            self.gain_epoch = epoch
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            self.best_state = {k: v.detach().cpu().clone() for k, v in predictor.state_dict().items()}
+        return bool(self.patience) and epoch - self.gain_epoch >= self.patience
+
+
+def prediction_loss(
+    predictor: Predictor, frames: torch.Tensor, windows: torch.Tensor, config: ModelConfig, batch_size: int,
+    device: torch.device,
+) -> float:
+    """Mean squared prediction error over the given windows, unaugmented, in eval mode."""
+    predictor.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(windows), 4 * batch_size):
+            rows = windows[start : start + 4 * batch_size]
+            inputs, target = split_window(batch_windows(frames[rows], config, None).to(device))
+            total += F.mse_loss(predictor(inputs), target, reduction="sum").item() / target[0].numel()
+    return total / max(1, len(windows))
+
+
+class LearningRate:
+    """Linear warm-up over the first 10% of the steps, then cosine decay to 2% of the peak; a function of
+    the step alone, so a resumed run (even with more epochs) continues where it stopped."""
+
+    def __init__(self, peak: float, step: int, total: int) -> None:
+        self.peak, self.step, self.total = peak, step, max(1, total)
+
+    def next(self) -> float:
+        progress = min(1.0, self.step / self.total)
+        self.step += 1
+        if progress < 0.1:
+            return self.peak * (0.1 + 0.9 * progress / 0.1)
+        return self.peak * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * (progress - 0.1) / 0.9)))
+
+
+def train_epoch(
+    predictor: Predictor,
+    optimizer: torch.optim.Optimizer,
+    schedule: LearningRate,
+    data: WindowSet,
+    config: ModelConfig,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> float:
+    """One pass over the training windows in random order; the mean normal loss."""
+    predictor.train()
+    order = torch.randperm(len(data.train), generator=generator)
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = data.train[order[start : start + batch_size]]
+        inputs, target = split_window(batch_windows(data.frames[rows], config, generator).to(device))
+        loss = F.mse_loss(predictor(inputs), target)
+        objective = loss
+        if len(data.incidents):
+            pick = torch.randint(0, len(data.incidents), (max(1, batch_size // 4),), generator=generator)
+            inputs, target = split_window(batch_windows(data.frames[data.incidents[pick]], config, generator).to(device))
+            incident = block_errors(predictor(inputs), target, 1).flatten(1).mean(dim=1)
+            objective = loss + F.relu(INCIDENT_MARGIN * loss.detach() - incident).mean()
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.next()
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        total += loss.item() * len(rows)
+    return total / len(data.train)
+
+
+def score_windows(scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int) -> torch.Tensor:
+    """Score maps of the given windows (rows of frame indices), in order."""
+    maps = []
+    with torch.inference_mode():
+        for start in range(0, len(windows), 128):
+            items = frames[windows[start : start + 128]].permute(0, 1, 3, 4, 2)
+            maps.append(scorer(items[:, 0] if window == 1 else items)[1])
+    return torch.cat(maps)
 
 
 def cli(argv: list[str] | None = None) -> int:

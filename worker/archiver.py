@@ -1,16 +1,15 @@
 """Archiver: cut a camera's footage into MP4 clips in S3 and list them in a per-day manifest.
 
-Local cut (this module): PyAV remuxes the H.264 packets of a file or live URL between two keyframes,
-with no re-encoding, into an MP4. (On AWS the same clips come from KVS `GetClip`; a later issue.)
-
-Layout (DESIGN.md):
-- `s3://<bucket>/clips/camera=<id>/date=<YYYY-MM-DD>/<start>_<end>.mp4`
+Clips come from a `ClipSource`: the local cut (PyAV remux between keyframes, no re-encoding) or
+Kinesis Video Streams `GetClip` (`worker.archive.kvs`). Layout (`worker.archive.keys`):
+- `s3://<bucket>/clips/camera=<id>/date=<YYYY-MM-DD>/<start>_<end>.mp4`: normal footage;
+- `s3://<bucket>/alerts/camera=<id>/date=<YYYY-MM-DD>/<start>_<end>.mp4`: alert clips (kept longer);
 - `s3://<bucket>/manifests/camera=<id>/date=<YYYY-MM-DD>/manifest.jsonl`, one
   `contracts.manifest.ManifestLine` per clip, `source-ref` = the clip's `s3://` URI.
 
-Idempotent and crash-safe: the clip is uploaded to a temporary key and copied into place, and the
-manifest line is written last and only once per `source-ref`, so a crash leaves no half clip listed
-and archiving the same range twice gives one object and one line.
+Idempotent and crash-safe: each clip is uploaded to a temporary key and copied into place, and the
+manifest lines are written last, once per `source-ref` (a conditional write), so a crash leaves no
+half clip listed and archiving the same range twice gives one object and one line.
 """
 
 from __future__ import annotations
@@ -20,97 +19,49 @@ import logging
 import os
 import sys
 import tempfile
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-import av
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
+from contracts.alert import AlertRecord, utc_iso
 from contracts.manifest import ManifestLine
+from worker.archive.clip_source import ClipSource, FetchedClip, LocalClipSource
+from worker.archive.errors import ArchiveError
+from worker.archive.keys import alert_clip_key, clip_key, feedback_key, manifest_key
+from worker.archive.labels import EVENT_AT_FIELD, FeedbackLabel, events_for
+from worker.archive.local_cut import CutClip, cut_clip
+from worker.archive.schedule import ClipRequest, ScheduleConfig, alert_request, plan_clips
+from worker.archive.store import ArchiveStore
 from worker.env import ENV_ARCHIVE_BUCKET
 
 logger = logging.getLogger(__name__)
 
-
-class ArchiveError(RuntimeError):
-    """A clip could not be cut or stored; the message says which source and why."""
-
-
-@dataclass(frozen=True)
-class CutClip:
-    path: Path
-    first_pts_s: float  # media time of the clip's first frame (a keyframe)
-    end_pts_s: float  # media time just after the clip's last frame
-    frames: int
+__all__ = [
+    "ArchiveError", "Archiver", "ClipRequest", "CutClip", "ScheduleConfig", "alert_clip_key", "clip_key",
+    "cut_clip", "download_prefixes", "manifest_key", "piece_keys", "plan_clips",
+]
 
 
-def _is_live(source: str) -> bool:
-    return "://" in source and not source.startswith("file://")
-
-
-def cut_clip(source: str, start_s: float, end_s: float, out_path: Path) -> CutClip:
-    """Remux [keyframe <= start_s, first keyframe >= end_s) of `source` into `out_path` (MP4).
-
-    No re-encoding: the clip starts on a keyframe, so it decodes on its own, and its timestamps are
-    rebased to start at 0."""
-    if end_s <= start_s:
-        raise ArchiveError(f"empty clip range {start_s}..{end_s} s of {source}")
-    if not _is_live(source) and not Path(source).is_file():
-        raise ArchiveError(f"video source not found: {source}")
-    try:
-        inp = av.open(source, timeout=10.0 if _is_live(source) else None)
-    except (av.FFmpegError, OSError) as exc:
-        raise ArchiveError(f"cannot open video source {source}: {exc}") from exc
-    with inp:
-        if not inp.streams.video:
-            raise ArchiveError(f"no video stream in {source}")
-        in_stream = inp.streams.video[0]
-        time_base = in_stream.time_base
-        # Seeking lands on the keyframe at or before start_s: take it (up to one GOP of pre-roll).
-        # A live source cannot seek: wait for the first keyframe at or after start_s instead.
-        first_allowed_s = start_s
-        if start_s > 0 and not _is_live(source):
-            inp.seek(int(start_s / time_base), stream=in_stream, backward=True, any_frame=False)
-            first_allowed_s = float("-inf")
-        offset: int | None = None
-        frames = 0
-        last_end = 0
-        with av.open(str(out_path), mode="w", format="mp4") as out:
-            out_stream = out.add_stream_from_template(in_stream)
-            for packet in inp.demux(in_stream):
-                if packet.pts is None or packet.dts is None:
-                    continue  # flush packet at the end of the stream
-                pts_s = float(packet.pts * time_base)
-                if offset is None:
-                    if not packet.is_keyframe or pts_s + 1e-6 < first_allowed_s:
-                        continue
-                    offset = packet.pts
-                elif packet.is_keyframe and pts_s + 1e-6 >= end_s:
-                    break
-                last_end = max(last_end, packet.pts + (packet.duration or 0))
-                packet.pts -= offset
-                packet.dts -= offset
-                packet.stream = out_stream
-                out.mux(packet)
-                frames += 1
-        if offset is None or frames == 0:
-            raise ArchiveError(f"no frames of {source} in {start_s}..{end_s} s")
-    return CutClip(out_path, float(offset * time_base), float(last_end * time_base), frames)
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%S") + f"{value.microsecond // 1000:03d}Z"
-
-
-def clip_key(camera_id: str, start: datetime, end: datetime) -> str:
-    return f"clips/camera={camera_id}/date={start.astimezone(UTC):%Y-%m-%d}/{_stamp(start)}_{_stamp(end)}.mp4"
-
-
-def manifest_key(camera_id: str, day: datetime) -> str:
-    return f"manifests/camera={camera_id}/date={day.astimezone(UTC):%Y-%m-%d}/manifest.jsonl"
+def piece_keys(request: ClipRequest, pieces: list[FetchedClip]) -> list[str]:
+    """The key of each piece of a request. One piece takes the request's key. When a gap (or a
+    GetClip limit) split the range, each piece is keyed by its part of the range, except that the
+    piece holding the event start of an alert clip keeps the key the alert links to."""
+    if len(pieces) == 1:
+        return [request.key]
+    anchor = None
+    if request.event_at is not None:
+        anchor = next((i for i, p in enumerate(pieces) if p.start <= request.event_at < p.end), None)
+        if anchor is None:
+            anchor = next((i for i, p in enumerate(pieces) if p.start > request.event_at), len(pieces) - 1)
+    return [
+        request.key if i == anchor
+        else clip_key(request.camera_id, max(request.start, p.start), min(request.end, p.end), request.kind)
+        for i, p in enumerate(pieces)
+    ]
 
 
 class Archiver:
@@ -118,7 +69,8 @@ class Archiver:
 
     def __init__(self, bucket: str, s3_client=None) -> None:
         self.bucket = bucket
-        self.s3 = s3_client or boto3.client("s3")
+        self.store = ArchiveStore(bucket, s3_client)
+        self.s3 = self.store.s3
 
     def archive(
         self,
@@ -131,49 +83,49 @@ class Archiver:
         kind: Literal["normal", "alert"] = "normal",
         alert_id: str | None = None,
     ) -> ManifestLine:
-        """Cut [start_s, end_s) of `source` (media time; `media_epoch` is the wall-clock time of media
-        time 0) and archive it. Returns the manifest line (written once)."""
+        """Cut [start_s, end_s) of a local `source` (media time; `media_epoch` is the wall-clock time
+        of media time 0) and archive it. Returns the manifest line (written once)."""
+        request = ClipRequest(
+            camera_id=camera_id, kind=kind, alert_id=alert_id, media_epoch=media_epoch,
+            start=media_epoch + timedelta(seconds=start_s), end=media_epoch + timedelta(seconds=end_s),
+        )
+        return self.archive_request(LocalClipSource(source, media_epoch), request)[0]
+
+    def archive_alert(
+        self, source: ClipSource, alert: AlertRecord, config: ScheduleConfig | None = None
+    ) -> list[ManifestLine]:
+        """Archive the clip of `alert` (pre-roll before to post-roll after its start) at the key
+        `alert_clip_key` gave the worker."""
+        return self.archive_request(source, alert_request(alert, config or ScheduleConfig()))
+
+    def read_feedback(self, camera_id: str, alert_id: str) -> FeedbackLabel | None:
+        data = self.store.get_json(feedback_key(camera_id, alert_id))
+        return None if data is None else FeedbackLabel.model_validate(data)
+
+    def archive_request(self, source: ClipSource, request: ClipRequest) -> list[ManifestLine]:
+        """Fetch the request's footage, store each continuous piece, then list them all in the
+        manifest in one write. Returns the manifest lines."""
+        label = self.read_feedback(request.camera_id, request.alert_id) if request.alert_id else None
+        lines = []
         with tempfile.TemporaryDirectory(prefix="vigil-clip-") as tmp:
-            clip = cut_clip(source, start_s, end_s, Path(tmp) / "clip.mp4")
-            start = media_epoch + timedelta(seconds=clip.first_pts_s)
-            end = media_epoch + timedelta(seconds=clip.end_pts_s)
-            key = clip_key(camera_id, start, end)
-            self._put_atomically(clip.path, key)
-        line = ManifestLine(
-            source_ref=f"s3://{self.bucket}/{key}",
-            camera_id=camera_id,
-            start=start,
-            end=end,
-            kind=kind,
-            alert_id=alert_id,
-        )
-        self._append_manifest(manifest_key(camera_id, start), line)
-        logger.info(
-            "archived camera=%s clip=s3://%s/%s frames=%d media=%.2f..%.2fs",
-            camera_id, self.bucket, key, clip.frames, clip.first_pts_s, clip.end_pts_s,
-        )
-        return line
-
-    def _put_atomically(self, path: Path, key: str) -> None:
-        tmp_key = f"tmp/{uuid.uuid4()}.mp4"
-        self.s3.upload_file(str(path), self.bucket, tmp_key, ExtraArgs={"ContentType": "video/mp4"})
-        try:
-            self.s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": tmp_key})
-        finally:
-            self.s3.delete_object(Bucket=self.bucket, Key=tmp_key)
-
-    def _append_manifest(self, key: str, line: ManifestLine) -> None:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
-        except self.s3.exceptions.NoSuchKey:
-            body = ""
-        lines = [raw for raw in body.splitlines() if raw.strip()]
-        if any(ManifestLine.model_validate_json(raw).source_ref == line.source_ref for raw in lines):
-            return
-        lines.append(line.to_json())
-        self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=("\n".join(lines) + "\n").encode(), ContentType="application/jsonl"
-        )
+            pieces = source.fetch(request.start, request.end, Path(tmp))
+            for piece, key in zip(pieces, piece_keys(request, pieces), strict=True):
+                self.store.put_clip(piece.path, key)
+                extra = {EVENT_AT_FIELD: utc_iso(request.event_at)} if request.event_at else {}
+                lines.append(
+                    ManifestLine(
+                        source_ref=self.store.uri(key), camera_id=request.camera_id, start=piece.start,
+                        end=piece.end, kind=request.kind, alert_id=request.alert_id,
+                        events=events_for(label, piece.probe, piece.start, request.event_at), **extra,
+                    )
+                )
+                logger.info(
+                    "archived camera=%s clip=%s frames=%d %s..%s from %s",
+                    request.camera_id, self.store.uri(key), piece.probe.frames,
+                    utc_iso(piece.start), utc_iso(piece.end), source.name,
+                )
+        self.store.upsert_lines(manifest_key(request.camera_id, request.start), lines)
+        return lines
 
 
 def download_prefixes(bucket: str, prefixes: list[str], dest: Path, s3_client=None) -> int:
@@ -191,25 +143,72 @@ def download_prefixes(bucket: str, prefixes: list[str], dest: Path, s3_client=No
     return count
 
 
-def main(argv: list[str] | None = None) -> int:
+def _utc(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m worker.archiver", description=__doc__.splitlines()[0])
-    parser.add_argument("--source", required=True, help="video file or rtsp/http URL")
-    parser.add_argument("--camera-id", required=True)
-    parser.add_argument("--start-s", type=float, default=0.0, help="media time to start at (default 0)")
-    parser.add_argument("--end-s", type=float, required=True, help="media time to end at")
+    parser.add_argument("--camera-id", required=True, help="camera id (S3 keys, manifests)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source", help="video file or rtsp/http URL (local cut)")
+    where.add_argument("--kvs-stream", help="Kinesis Video Streams stream name (GetClip)")
+    parser.add_argument("--start-s", type=float, default=0.0, help="--source: media time to start at (default 0)")
+    parser.add_argument("--end-s", type=float, default=None, help="--source: media time to end at")
+    parser.add_argument("--media-epoch", type=_utc, default=None,
+                        help="--source: wall-clock time (ISO 8601) of media time 0 (default: now)")
+    parser.add_argument("--start", type=_utc, default=None, help="--kvs-stream: range start, ISO 8601 (UTC if no zone)")
+    parser.add_argument("--end", type=_utc, default=None, help="--kvs-stream: range end, ISO 8601")
+    parser.add_argument("--scheduled", action="store_true",
+                        help="--kvs-stream: archive the normal-footage slots starting in --start..--end instead of the range")
+    parser.add_argument("--every-s", type=float, default=900.0, help="--scheduled: a clip every N s (default 900)")
+    parser.add_argument("--duration-s", type=float, default=30.0, help="--scheduled: clip length, s (default 30)")
+    parser.add_argument("--kind", choices=["normal", "alert"], default="normal", help="clip kind (default normal)")
+    parser.add_argument("--alert-id", default=None, help="alert id of an alert clip (default none)")
     parser.add_argument("--bucket", default=os.environ.get(ENV_ARCHIVE_BUCKET), help=f"default ${ENV_ARCHIVE_BUCKET}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = get_args_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not args.bucket:
         parser.error(f"no bucket: pass --bucket or set {ENV_ARCHIVE_BUCKET}")
+    if args.kind == "alert" and not args.alert_id:
+        parser.error("--kind alert needs --alert-id")
     try:
-        line = Archiver(args.bucket).archive(
-            args.source, args.camera_id, args.start_s, args.end_s, media_epoch=datetime.now(UTC)
-        )
-    except ArchiveError as exc:
-        print(f"archiver: {exc}", file=sys.stderr)
+        archiver = Archiver(args.bucket)
+        if args.source:
+            if args.end_s is None:
+                parser.error("--source needs --end-s")
+            lines = [archiver.archive(args.source, args.camera_id, args.start_s, args.end_s, kind=args.kind,
+                                      alert_id=args.alert_id, media_epoch=args.media_epoch or datetime.now(UTC))]
+        else:
+            from worker.archive.kvs import KvsClipSource
+
+            if args.start is None or args.end is None or args.end <= args.start:
+                parser.error("--kvs-stream needs --start and a later --end")
+            source = KvsClipSource(args.kvs_stream)
+            if args.scheduled:
+                config = ScheduleConfig(every_s=args.every_s, duration_s=args.duration_s)
+                requests = plan_clips(args.camera_id, args.start, args.end, config)
+            else:
+                requests = [ClipRequest(camera_id=args.camera_id, kind=args.kind, alert_id=args.alert_id,
+                                        start=args.start, end=args.end)]
+            lines = [line for request in requests for line in archiver.archive_request(source, request)]
+    except (ArchiveError, ValidationError) as exc:
+        print(f"archiver: {exc}".splitlines()[0], file=sys.stderr)
         return 2
-    print(line.to_json())
+    except (ClientError, BotoCoreError) as exc:
+        print(f"archiver: AWS call failed: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line.to_json())
     return 0
 
 

@@ -8,11 +8,19 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from worker.env import DEFAULT_ALERT_STREAM, ENV_ALERT_STREAM, ENV_ARCHIVE_BUCKET
+from worker.archive.schedule import ScheduleConfig
+from worker.env import (
+    DEFAULT_ALERT_STREAM,
+    ENV_ALERT_STREAM,
+    ENV_ARCHIVE_BUCKET,
+    ENV_ENDPOINT_NAME,
+    ENV_FRAME_SAMPLE_FPS,
+    ENV_STATE_TABLE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +102,51 @@ class PolicyConfig(BaseModel):
     )
 
 
+class PublisherConfig(BaseModel):
+    """Alert publisher: where alerts wait while Kinesis is slow or unreachable, and how many may wait."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spool_dir: Path | None = Field(
+        default=None,
+        description="Directory for alerts not yet on the stream (a subfolder per camera), so a restart "
+        "sends them again; null keeps them in memory only (a restart loses them).",
+    )
+    max_spooled: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Most alerts waiting per camera; one more is refused with an ERROR line and counted.",
+    )
+    retry_max_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=300.0,
+        description="Longest wait between PutRecords retries (jittered exponential backoff up to this).",
+    )
+
+
+class KvsConfig(BaseModel):
+    """Kinesis Video Streams sources (`source: kvs://<stream-name>`): where to start, checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: Literal["NOW", "EARLIEST"] = Field(
+        default="NOW",
+        description="Where to start when the camera has no checkpoint: NOW (live) or EARLIEST (retention).",
+    )
+    checkpoints: bool = Field(
+        default=True,
+        description="Resume after the camera's checkpoint in the state table and advance it as fragments "
+        "are analysed and their alerts acknowledged; false: always start at `start`.",
+    )
+    state_table: str = Field(
+        default_factory=lambda: os.environ.get(ENV_STATE_TABLE) or "vigil-state",
+        min_length=1,
+        description=f"DynamoDB table of checkpoints and leases (default ${ENV_STATE_TABLE}, else 'vigil-state').",
+    )
+
+
 class WorkerConfig(BaseModel):
     """Everything one worker needs to watch one camera."""
 
@@ -101,7 +154,9 @@ class WorkerConfig(BaseModel):
 
     camera_id: str = Field(pattern=CAMERA_ID_PATTERN, description="Camera id (S3 keys, partition key, logs).")
     site: str = Field(min_length=1, max_length=128, description="Site the camera belongs to.")
-    source: str = Field(min_length=1, description="Video file path, or an rtsp:// / http(s):// URL.")
+    source: str = Field(
+        min_length=1, description="Video file path, an rtsp:// / http(s):// URL, or kvs://<stream-name>."
+    )
     endpoint_name: str = Field(
         default="vigil-detector", min_length=1, max_length=63, description="SageMaker endpoint name."
     )
@@ -148,6 +203,13 @@ class WorkerConfig(BaseModel):
         min_length=1,
         description=f"Kinesis Data Stream for alerts (default ${ENV_ALERT_STREAM}, else 'alerts').",
     )
+    publisher: PublisherConfig = Field(default_factory=PublisherConfig)
+    kvs: KvsConfig = Field(default_factory=KvsConfig)
+    archive: ScheduleConfig = Field(
+        default_factory=ScheduleConfig,
+        description="Clips archived to the archive bucket: normal footage on a schedule (KVS sources) and "
+        "every alert with pre/post roll; each alert's `clip` names its clip's key.",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> WorkerConfig:
@@ -171,8 +233,19 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+ENVIRONMENT_DEFAULTS = {"endpoint_name": ENV_ENDPOINT_NAME, "sample_fps": ENV_FRAME_SAMPLE_FPS}
+"""Config fields whose default the environment (the Fargate task definition) may set."""
+
+
+def environment_defaults() -> dict[str, str]:
+    """The config values the environment sets (`$VIGIL_ENDPOINT_NAME`, `$VIGIL_FRAME_SAMPLE_FPS`)."""
+    return {field: os.environ[name] for field, name in ENVIRONMENT_DEFAULTS.items() if os.environ.get(name)}
+
+
 def load_config(path: Path | None = None, **overrides: Any) -> WorkerConfig:
-    """Config from a JSON file (optional) with `overrides` (values that are None are ignored) on top."""
-    data = read_config_file(path) if path is not None else {}
+    """Config from the environment's defaults, then a JSON file (optional), then `overrides`
+    (values that are None are ignored) on top."""
+    data: dict[str, Any] = environment_defaults()
+    data.update(read_config_file(path) if path is not None else {})
     data.update({key: value for key, value in overrides.items() if value is not None})
     return WorkerConfig.model_validate(data)

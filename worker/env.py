@@ -13,3 +13,16 @@ ENV_ALERT_STREAM = "VIGIL_ALERT_STREAM"
 """Kinesis Data Stream the alerts are put on."""
 
 DEFAULT_ALERT_STREAM = "alerts"
+
+ENV_STATE_TABLE = "VIGIL_STATE_TABLE"
+"""DynamoDB table (key `id`, S) for the worker's checkpoints and camera leases."""
+
+ENV_ENDPOINT_NAME = "VIGIL_ENDPOINT_NAME"
+"""SageMaker endpoint the worker invokes (default of `endpoint_name`; a config file or flag wins)."""
+
+ENV_FRAME_SAMPLE_FPS = "VIGIL_FRAME_SAMPLE_FPS"
+"""Frames analysed per second per camera (default of `sample_fps`; a config file or flag wins)."""
+
+ENV_CAMERAS = "VIGIL_CAMERAS"
+"""The fleet (`python -m worker --fleet`): JSON `{"<camera_id>": {"site": "...", "stream_name": "..."}}`;
+each camera is read from `kvs://<stream_name>` by whichever worker task holds its lease."""

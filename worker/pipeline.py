@@ -5,8 +5,8 @@
 
 The reader never blocks on the analyser: a slow endpoint costs frames (`frames_dropped`), never
 latency that creeps up. Nothing after the detector drops anything: every alert the policy raises
-is published, or logged at ERROR with its JSON. `stop()` sets the stop event, joins the reader then
-the analyser, and flushes the publisher."""
+is spooled for the publisher's sender thread, or logged at ERROR with its JSON. `stop()` sets the
+stop event, joins the reader then the analyser, and flushes and closes the publisher."""
 
 from __future__ import annotations
 
@@ -18,13 +18,23 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from contracts.alert import AlertRecord
+from worker.archive.clip_source import LocalClipSource
+from worker.archive.errors import ArchiveError
+from worker.archive.keys import alert_clip_ref
+from worker.archive.kvs import KvsClipSource
+from worker.archive.runner import ClipArchiveRunner
+from worker.archive.schedule import ArchiveScheduler, ClipRequest
+from worker.archiver import Archiver
+from worker.checkpoints import FragmentProgress
 from worker.config import WorkerConfig
 from worker.detector import Detector, DetectorError, SageMakerDetector
+from worker.kvs.source import build_kvs_source, is_kvs, kvs_stream_name
 from worker.motion import MotionGate
 from worker.policy import AlertPolicy
 from worker.publisher import AlertPublisher
 from worker.snapshot import SnapshotWriter
 from worker.sources import AvSource, Frame, FrameSource
+from worker.spool import AlertSpool
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +78,13 @@ class Worker:
         publisher: AlertPublisher,
         snapshots: SnapshotWriter | None = None,
         stop_event: threading.Event | None = None,
+        progress: FragmentProgress | None = None,
+        clips: ClipArchiveRunner | None = None,
     ) -> None:
         self.config = config
+        self.clips = clips  # alert clips (and scheduled normal footage) to the archive bucket
+        self.progress = progress  # KVS: checkpoints advance as fragments are analysed and acked
+        self.last_lag_s: float | None = None
         self.camera_id = config.camera_id
         self.source = source
         self.detector = detector
@@ -98,6 +113,8 @@ class Worker:
         ]
         for thread in self._threads:
             thread.start()
+        if self.clips is not None:
+            self.clips.start()
         logger.info("worker started camera=%s source=%s", self.camera_id, self.config.source)
 
     def running(self) -> bool:
@@ -108,7 +125,11 @@ class Worker:
         self.stop_event.set()
         for thread in self._threads:  # reader first, then analyser
             thread.join()
-        self.publisher.flush()
+        self.publisher.close()
+        if self.clips is not None:  # the clips of the last alerts, now that their footage is in
+            self.clips.stop(flush=True)
+        if self.progress is not None:  # alerts acknowledged meanwhile complete their fragments
+            self.progress.advance()
         self.source.close()
         self._finish_stats()
         logger.info("worker stopped camera=%s stats=%s", self.camera_id, self.stats.to_dict())
@@ -127,6 +148,7 @@ class Worker:
         stats.frames_decoded = self.source.stats.frames_decoded
         stats.decode_errors = self.source.stats.decode_errors
         stats.keyframes_only = self.source.stats.keyframes_only
+        stats.alerts_published = self.publisher.published
         stats.alerts_failed = self.publisher.failed
         stats.alerts_suppressed = self.policy.stats.suppressed
         stats.snapshots_failed = self.snapshots.failed if self.snapshots else 0
@@ -142,13 +164,19 @@ class Worker:
         try:
             for frame in self.source.frames():
                 self.stats.frames_sampled += 1
-                if not self.gate.check(frame.image, frame.pts_s).send:
+                send = self.gate.check(frame.image, frame.pts_s).send
+                self.detector.observe(frame.image, scored=send)  # a temporal model's history: every sampled frame
+                if not send:
                     self.stats.frames_gated += 1
                     continue
+                if self.progress is not None:
+                    self.progress.frame_queued(frame.fragment_number)
                 try:
                     self.queue.put_nowait(frame)
                 except queue.Full:
                     self._count_dropped(1, "queue full")
+                    if self.progress is not None:
+                        self.progress.frame_done(frame.fragment_number)
                 if self.stop_event.is_set():
                     break
         except Exception:
@@ -177,6 +205,8 @@ class Worker:
                 except Exception:  # a bug must not stop the camera: count the frames, go on
                     self.stats.frames_failed += len(batch)
                     logger.exception("analysis failed camera=%s for %d frame(s)", self.camera_id, len(batch))
+                for frame in batch if self.progress is not None else ():
+                    self.progress.frame_done(frame.fragment_number, event_open=self.policy.event_open)
             elif self._reader_done.is_set() and self.queue.empty() and self._held is None:
                 break
         self._reader_done.wait()  # stopped: the reader puts nothing more once it is done
@@ -235,6 +265,7 @@ class Worker:
         for frame, result in zip(batch, response.results, strict=True):
             self.stats.frames_analysed += 1
             lag_s = (now - frame.captured_at).total_seconds()
+            self.last_lag_s = lag_s  # the FrameLagSeconds metric (worker.metrics)
             self._lag_total_s += lag_s
             self.stats.lag_s_max = max(self.stats.lag_s_max, lag_s)
             alert = self.policy.observe(
@@ -249,21 +280,28 @@ class Worker:
                 self._emit(alert, frame)
 
     def _emit(self, alert: AlertRecord, frame: Frame) -> None:
+        if self.clips is not None:  # the clip's key is known now; the object appears after post-roll
+            schedule = self.config.archive
+            alert = alert.model_copy(update={"clip": alert_clip_ref(
+                self.clips.archiver.bucket, alert.camera_id, alert.started_at, schedule.pre_roll_s, schedule.post_roll_s)})
         if self.snapshots is not None:
             snapshot = self.snapshots.write(alert, frame.image)
             if snapshot is not None:
                 alert = alert.model_copy(update={"snapshot": snapshot})
-        delivered = self.publisher.publish(alert)
-        self.stats.alerts_published += delivered
+        if self.progress is not None:  # before publishing: the fragment waits for Kinesis' ack
+            self.progress.alert_raised(frame.fragment_number, alert.alert_id)
+        spooled = self.publisher.publish(alert)  # never waits on Kinesis: a sender thread puts it
+        if self.clips is not None:
+            self.clips.submit_alert(alert)
         logger.info(
-            "alert camera=%s alert_id=%s score=%.4f media_time_s=%.3f severity=%s frame=%d delivered=%s",
+            "alert camera=%s alert_id=%s score=%.4f media_time_s=%.3f severity=%s frame=%d spooled=%s",
             alert.camera_id,
             alert.alert_id,
             alert.score,
             alert.media_time_s,
             alert.severity,
             frame.index,
-            delivered,
+            spooled,
         )
 
 
@@ -271,7 +309,8 @@ def build_worker(config: WorkerConfig, stop_event: threading.Event | None = None
     """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher.
     The source is opened here, so a missing or unreadable source fails before any thread starts."""
     stop_event = stop_event or threading.Event()
-    source = AvSource(
+    kvs = build_kvs_source(config, stop_event) if is_kvs(config.source) else None
+    source = kvs.source if kvs is not None else AvSource(
         config.source,
         sample_fps=config.sample_fps,
         camera_id=config.camera_id,
@@ -288,12 +327,23 @@ def build_worker(config: WorkerConfig, stop_event: threading.Event | None = None
         max_attempts=config.max_attempts,
         retry_base_s=config.retry_base_s,
     )
+    spool_dir = config.publisher.spool_dir
     publisher = AlertPublisher(
-        config.alert_stream, max_attempts=config.max_attempts, retry_base_s=config.retry_base_s
+        config.alert_stream,
+        spool=AlertSpool(
+            spool_dir / config.camera_id if spool_dir is not None else None,
+            max_alerts=config.publisher.max_spooled,
+            camera_id=config.camera_id,
+        ),
+        retry_base_s=config.retry_base_s,
+        retry_max_s=config.publisher.retry_max_s,
+        camera_id=config.camera_id,
     )
     snapshots = SnapshotWriter(config.archive_bucket) if config.archive_bucket else None
     if snapshots is None:
         logger.warning("no archive bucket camera=%s: alerts go out without snapshots", config.camera_id)
+    if kvs is not None:
+        kvs.progress.pending_alerts = lambda: {a.alert_id for a in publisher.spool.oldest(len(publisher.spool))}
     return Worker(
         config,
         source=source,
@@ -301,4 +351,29 @@ def build_worker(config: WorkerConfig, stop_event: threading.Event | None = None
         publisher=publisher,
         snapshots=snapshots,
         stop_event=stop_event,
+        progress=kvs.progress if kvs is not None else None,
+        clips=build_clip_runner(config),
     )
+
+
+def build_clip_runner(config: WorkerConfig) -> ClipArchiveRunner | None:
+    """Alert clips (and, from KVS, normal footage on the schedule) to the archive bucket, if any.
+
+    A file or URL played by this worker has no stable wall clock for scheduled slots: only alert
+    clips are cut from it, at the event's media time."""
+    if not config.archive_bucket:
+        return None
+    stream = kvs_stream_name(config.source)
+    schedule = config.archive if stream else config.archive.model_copy(update={"normal": False})
+
+    def source_for(request: ClipRequest) -> KvsClipSource | LocalClipSource:
+        if stream:
+            return KvsClipSource(stream)
+        if request.media_epoch is None:
+            raise ArchiveError(f"clip {request.key} has no media epoch for local source {config.source}")
+        return LocalClipSource(config.source, request.media_epoch)
+
+    scheduler = ArchiveScheduler(schedule)
+    if schedule.normal:
+        scheduler.add_camera(config.camera_id, datetime.now(UTC))
+    return ClipArchiveRunner(Archiver(config.archive_bucket), scheduler, source_for)

@@ -1,138 +1,270 @@
-"""Alert publisher: alert records onto the Kinesis Data Stream with `PutRecords`.
+"""Alert publisher: alert records onto the Kinesis Data Stream with `PutRecords`, off the frame path.
 
-Partition key = camera id (one camera's alerts stay in order on one shard); data = the alert JSON.
-A partial failure (`FailedRecordCount > 0`) is retried for exactly the failed entries, a throttled
-or failed call as a whole, with jittered exponential backoff. Alerts are never dropped silently:
-one that still cannot be delivered is logged at ERROR with its full JSON, so it can be replayed."""
+`publish(alert)` only writes the alert to the spool (`worker.spool`: bounded, durable on disk when
+it has a directory) and returns; a sender thread does the network work. So a slow or unreachable
+Kinesis never blocks the reader or the analyser, and a restart finds the unsent alerts on disk.
+
+The sender takes the oldest spooled alerts (at most 500 records / 5 MiB per call), partition key =
+camera id, data = the alert JSON. A partial failure (`FailedRecordCount > 0`, e.g.
+`ProvisionedThroughputExceededException` per entry) is retried for exactly the failed entries; a
+call that fails as a whole (throttling, 5xx, connection refused, a stream that is missing or not
+yet allowed) is retried whole. Each retry waits a jittered exponential backoff capped at
+`retry_max_s`, and retries go on for as long as it takes: an alert leaves the spool only once
+Kinesis has accepted it. Only a request Kinesis refuses as invalid (`ValidationException`,
+`InvalidArgumentException`) is given up, alert by alert, kept in the spool's `rejected/` folder and
+logged at ERROR with its JSON. Alerts are never dropped silently.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.alert import AlertRecord
 from worker.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
+from worker.spool import AlertSpool
 
 logger = logging.getLogger(__name__)
 
-MAX_RECORDS_PER_CALL = 500  # the PutRecords limit
+MAX_RECORDS_PER_CALL = 500  # the PutRecords limits
+MAX_BYTES_PER_CALL = 5 * 1024 * 1024
+REFUSED_CODES = frozenset({"ValidationException", "InvalidArgumentException"})
+LOG_EVERY_ATTEMPTS = 10  # while Kinesis stays down, one WARNING per this many attempts
+# Fail fast on a network that drops packets: the sender retries on its own schedule.
+_CLIENT_CONFIG = NO_BOTOCORE_RETRIES.merge(Config(connect_timeout=3, read_timeout=10))
+
+
+def _error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
 
 
 class AlertPublisher:
+    """Spool alerts and send them from a background thread; `close()` flushes and stops it."""
+
     def __init__(
         self,
         stream_name: str,
         *,
         client: Any = None,
-        max_attempts: int = 5,
+        spool: AlertSpool | None = None,
         retry_base_s: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
+        retry_max_s: float = 5.0,
+        camera_id: str = "-",
     ) -> None:
         self.stream_name = stream_name
-        self.client = client or boto3.client("kinesis", config=NO_BOTOCORE_RETRIES)
-        self.max_attempts = max_attempts
+        self.client = client or boto3.client("kinesis", config=_CLIENT_CONFIG)
+        self.spool = spool if spool is not None else AlertSpool(camera_id=camera_id)
         self.retry_base_s = retry_base_s
-        self.sleep = sleep
+        self.retry_max_s = max(retry_max_s, retry_base_s)
+        self.camera_id = camera_id
         self.published = 0
-        self.failed = 0
         self.retries = 0
-        self._pending: list[AlertRecord] = []
-        self._lock = threading.Lock()
+        self.calls = 0
+        self._changed = threading.Condition()
+        self._closing = threading.Event()
+        self._stop_now = threading.Event()
+        self._in_flight = 0
+        self._thread = threading.Thread(target=self._run, name=f"publisher-{camera_id}", daemon=True)
+        self._thread.start()
+        if not self.spool.durable:
+            logger.warning(
+                "alert spool camera=%s is in memory only: alerts not yet on the stream are lost on a restart",
+                camera_id,
+            )
+
+    # -- the frame side: never waits on the network --------------------------------------------------
 
     def publish(self, alert: AlertRecord) -> bool:
-        """Send `alert` now (with any still pending); True once it is on the stream."""
-        with self._lock:
-            self._pending.append(alert)
-            delivered = self._flush_locked()
-        return alert.alert_id in delivered
-
-    def flush(self) -> int:
-        """Send everything pending; how many alerts were delivered."""
-        with self._lock:
-            return len(self._flush_locked())
-
-    def _flush_locked(self) -> set[str]:
-        delivered: set[str] = set()
-        while self._pending:
-            chunk, self._pending = self._pending[:MAX_RECORDS_PER_CALL], self._pending[MAX_RECORDS_PER_CALL:]
-            delivered |= self._put_with_retries(chunk)
-        return delivered
-
-    def _put_with_retries(self, alerts: list[AlertRecord]) -> set[str]:
-        delivered: set[str] = set()
-        pending = alerts
-        cameras = ",".join(sorted({alert.camera_id for alert in alerts}))
-        attempts = 0
-        for attempt in range(self.max_attempts):
-            attempts = attempt + 1
-            if attempt:
-                self.retries += 1
-                self.sleep(backoff_delay(attempt - 1, self.retry_base_s))
-            records = [
-                {"Data": alert.model_dump_json().encode(), "PartitionKey": alert.camera_id}
-                for alert in pending
-            ]
-            try:
-                response = self.client.put_records(StreamName=self.stream_name, Records=records)
-            except (ClientError, BotoCoreError) as exc:
-                if not is_retryable(exc):
-                    logger.error(
-                        "put_records failed camera=%s stream=%s (not retryable): %s",
-                        cameras,
-                        self.stream_name,
-                        exc,
-                    )
-                    break
-                logger.warning(
-                    "put_records failed camera=%s stream=%s attempt=%d/%d: %s",
-                    cameras,
-                    self.stream_name,
-                    attempts,
-                    self.max_attempts,
-                    exc,
-                )
-                continue
-            failed = []
-            for alert, result in zip(pending, response["Records"], strict=True):
-                if "ErrorCode" in result:
-                    failed.append((alert, result["ErrorCode"]))
-                else:
-                    delivered.add(alert.alert_id)
-                    self.published += 1
-                    logger.debug(
-                        "alert delivered camera=%s alert_id=%s shard=%s sequence=%s",
-                        alert.camera_id,
-                        alert.alert_id,
-                        result.get("ShardId"),
-                        result.get("SequenceNumber"),
-                    )
-            if not failed:
-                return delivered
-            logger.warning(
-                "put_records partial failure camera=%s stream=%s attempt=%d/%d: %d of %d failed (%s)",
-                cameras,
-                self.stream_name,
-                attempts,
-                self.max_attempts,
-                len(failed),
-                len(pending),
-                ", ".join(sorted({code for _, code in failed})),
-            )
-            pending = [alert for alert, _ in failed]
-        for alert in pending:
-            self.failed += 1
+        """Spool `alert` for sending; True once it is spooled, False when the spool is full (ERROR)."""
+        if self._closing.is_set():
             logger.error(
-                "alert NOT delivered camera=%s alert_id=%s stream=%s after %d attempt(s); alert=%s",
+                "alert published after close camera=%s alert_id=%s; alert=%s",
                 alert.camera_id,
                 alert.alert_id,
-                self.stream_name,
-                attempts,
                 alert.model_dump_json(),
             )
-        return delivered
+            return False
+        kept = self.spool.add(alert)
+        with self._changed:
+            self._changed.notify_all()
+        return kept
+
+    @property
+    def failed(self) -> int:
+        """Alerts that did not reach the stream and never will by themselves: overflowed or refused."""
+        return self.spool.overflowed + self.spool.rejected
+
+    @property
+    def pending(self) -> int:
+        return len(self.spool)
+
+    def flush(self, timeout_s: float | None = 10.0) -> bool:
+        """Wait until every spooled alert is on the stream (True), or `timeout_s` passes (False)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._changed:
+            while len(self.spool) or self._in_flight:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Flush for at most `timeout_s`, stop the sender; how many alerts are left in the spool."""
+        flushed = self.flush(timeout_s)
+        self._closing.set()
+        self._stop_now.set()
+        with self._changed:
+            self._changed.notify_all()
+        self._thread.join(timeout=max(1.0, timeout_s))
+        left = [] if flushed else self.spool.oldest(len(self.spool))
+        if left and self.spool.durable:
+            logger.warning(
+                "publisher closed camera=%s with %d alert(s) not yet on the stream; kept in %s for the next start",
+                self.camera_id,
+                len(left),
+                self.spool.directory,
+            )
+        for alert in left if not self.spool.durable else []:
+            logger.error(
+                "alert NOT delivered camera=%s alert_id=%s: publisher closed, memory spool; alert=%s",
+                alert.camera_id,
+                alert.alert_id,
+                alert.model_dump_json(),
+            )
+        return len(left)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the sender thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        retry: list[AlertRecord] = []  # exactly the entries that failed in the last call
+        attempt = 0
+        while not self._stop_now.is_set():
+            batch = retry or self._take()
+            if not batch:
+                with self._changed:
+                    self._changed.notify_all()
+                    if not len(self.spool) and not self._stop_now.is_set():
+                        self._changed.wait(1.0)
+                continue
+            with self._changed:
+                self._in_flight = len(batch)
+            try:
+                failed = self._send(batch, attempt)
+            except Exception:  # a bug must not stop the sender: the alerts stay spooled
+                logger.exception("publisher sender failed camera=%s; retrying", self.camera_id)
+                failed = batch
+            with self._changed:
+                self._in_flight = 0
+                self._changed.notify_all()
+            if failed:
+                if attempt and attempt % LOG_EVERY_ATTEMPTS == 0:
+                    logger.warning(
+                        "alerts still not on stream=%s camera=%s after %d attempts; %d spooled",
+                        self.stream_name,
+                        self.camera_id,
+                        attempt + 1,
+                        len(self.spool),
+                    )
+                retry = failed
+                self.retries += 1
+                self._stop_now.wait(backoff_delay(attempt, self.retry_base_s, self.retry_max_s))
+                attempt += 1
+            else:
+                if attempt:
+                    logger.info(
+                        "stream=%s camera=%s accepting alerts again after %d failed attempt(s)",
+                        self.stream_name,
+                        self.camera_id,
+                        attempt,
+                    )
+                retry, attempt = [], 0
+
+    def _take(self) -> list[AlertRecord]:
+        batch: list[AlertRecord] = []
+        size = 0
+        for alert in self.spool.oldest(MAX_RECORDS_PER_CALL):
+            record_size = len(alert.model_dump_json().encode()) + len(alert.camera_id.encode())
+            if batch and size + record_size > MAX_BYTES_PER_CALL:
+                break
+            batch.append(alert)
+            size += record_size
+        return batch
+
+    def _send(self, alerts: list[AlertRecord], attempt: int) -> list[AlertRecord]:
+        """One PutRecords call; the alerts to retry (none: all delivered or refused for good)."""
+        records = [
+            {"Data": alert.model_dump_json().encode(), "PartitionKey": alert.camera_id} for alert in alerts
+        ]
+        cameras = ",".join(sorted({alert.camera_id for alert in alerts}))
+        self.calls += 1
+        try:
+            response = self.client.put_records(StreamName=self.stream_name, Records=records)
+        except (ClientError, BotoCoreError) as exc:
+            code = _error_code(exc)
+            if code in REFUSED_CODES:
+                return self._refused(alerts, exc)
+            log = logger.warning if is_retryable(exc) else logger.error
+            if attempt % LOG_EVERY_ATTEMPTS == 0:
+                log(
+                    "put_records failed camera=%s stream=%s attempt=%d (%s): %s; %d alert(s) stay spooled",
+                    cameras,
+                    self.stream_name,
+                    attempt + 1,
+                    code,
+                    exc,
+                    len(self.spool),
+                )
+            return alerts
+        failed: list[tuple[AlertRecord, str]] = []
+        delivered: set[str] = set()
+        for alert, result in zip(alerts, response["Records"], strict=True):
+            if "ErrorCode" in result:
+                failed.append((alert, str(result["ErrorCode"])))
+            else:
+                delivered.add(alert.alert_id)
+                logger.debug(
+                    "alert delivered camera=%s alert_id=%s shard=%s sequence=%s",
+                    alert.camera_id,
+                    alert.alert_id,
+                    result.get("ShardId"),
+                    result.get("SequenceNumber"),
+                )
+        self.spool.remove(delivered)
+        self.published += len(delivered)
+        if failed:
+            logger.warning(
+                "put_records partial failure camera=%s stream=%s attempt=%d: %d of %d failed (%s); "
+                "retrying exactly those",
+                cameras,
+                self.stream_name,
+                attempt + 1,
+                len(failed),
+                len(alerts),
+                ", ".join(sorted({code for _, code in failed})),
+            )
+        return [alert for alert, _ in failed]
+
+    def _refused(self, alerts: list[AlertRecord], exc: BaseException) -> list[AlertRecord]:
+        """Kinesis refused the request as invalid: find the alert(s) at fault by sending them one by one."""
+        if len(alerts) > 1:
+            retry: list[AlertRecord] = []
+            for alert in alerts:
+                retry += self._send([alert], 0)
+            return retry
+        self.spool.reject(alerts[0], f"Kinesis refused it on stream {self.stream_name}: {exc}")
+        return []

@@ -43,5 +43,5 @@ def is_retryable(exc: BaseException) -> bool:
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float = 5.0) -> float:
     """Exponential backoff with equal jitter: attempt 0 waits base/2..base, attempt 1 base..2*base..."""
-    ceiling = min(cap_s, base_s * (2**attempt))
+    ceiling = min(cap_s, base_s * 2 ** min(attempt, 30))  # no OverflowError after 1,024 failures
     return ceiling / 2 + random.uniform(0, ceiling / 2)

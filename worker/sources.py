@@ -52,6 +52,8 @@ class Frame:
     index: int
     """Frame number in the source: round(pts_s x nominal frame rate), else a decode counter."""
     keyframe: bool
+    fragment_number: str | None = None
+    """KVS fragment the frame came from (checkpoints advance by fragment); None for other sources."""
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from contracts.alert import AlertRecord
 from worker.local import demo
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def read_jsonl(path: Path) -> list[dict]:

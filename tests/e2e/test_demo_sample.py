@@ -9,7 +9,7 @@ import pytest
 from worker.local import demo
 from worker.local.ground_truth import EmptyStretches
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_sample_alerts_while_people_are_in_view_and_never_while_the_room_is_empty(tmp_path):

@@ -63,7 +63,12 @@ def test_alert_lambda_runs_the_powertools_handler_with_its_environment():
         {
             "variables": {
                 "VIGIL_ALERT_TOPIC_ARN": "${aws_sns_topic.this.arn}",
-                "VIGIL_IDEMPOTENCY_TABLE": "${aws_dynamodb_table.this.name}",
+                "VIGIL_IDEMPOTENCY_TABLE": "${aws_dynamodb_table.idempotency.name}",
+                "VIGIL_IDEMPOTENCY_TTL_S": "${tostring(local.idempotency_ttl_s)}",
+                "VIGIL_LINK_EXPIRY_S": "${tostring(var.link_expiry_s)}",
+                "VIGIL_SITE_TIMEZONES": "${jsonencode(var.site_timezones)}",
+                "VIGIL_DEAD_LETTER_QUEUE_URL": "${aws_sqs_queue.this.url}",
+                "VIGIL_ALERT_HISTORY_TABLE": "${aws_dynamodb_table.history.name}",
                 "POWERTOOLS_SERVICE_NAME": "vigil-alerts",
                 "POWERTOOLS_LOG_LEVEL": "${var.lambda.log_level}",
             }
@@ -74,8 +79,28 @@ def test_alert_lambda_runs_the_powertools_handler_with_its_environment():
     ]
 
 
+def test_idempotency_ttl_is_never_shorter_than_the_stream_keeps_records():
+    alerts = infra_hcl.module("alerts")
+    assert alerts.locals["idempotency_ttl_s"] == "${coalesce(var.idempotency_ttl_s, var.stream.retention_hours * 3600)}"
+    (validation,) = alerts.variables["idempotency_ttl_s"]["validation"]
+    assert "var.idempotency_ttl_s >= var.stream.retention_hours * 3600" in validation["condition"]
+
+
+def test_history_table_has_the_keys_and_indexes_alert_lambda_history_writes():
+    # GIVEN the layout alert_lambda/history.py documents and writes
+    table = infra_hcl.module("alerts").resource("aws_dynamodb_table", "history")
+    # THEN the table has exactly those keys and indexes
+    assert (table["hash_key"], table["range_key"]) == ("camera_id", "sk")
+    assert {(i["name"], i["hash_key"], i.get("range_key"), i["projection_type"]) for i in table["global_secondary_index"]} == {
+        ("by-site", "site", "sk", "ALL"),
+        ("by-month", "month", "sk", "ALL"),
+        ("by-alert-id", "alert_id", None, "KEYS_ONLY"),
+    }
+    assert table["point_in_time_recovery"] == [{"enabled": True}]
+
+
 def test_idempotency_table_has_key_id_and_ttl_on_expiration():
-    table = infra_hcl.module("alerts").resource("aws_dynamodb_table", "this")
+    table = infra_hcl.module("alerts").resource("aws_dynamodb_table", "idempotency")
     assert (table["hash_key"], table["attribute"], table["ttl"]) == (
         "id",
         [{"name": "id", "type": "S"}],
@@ -165,6 +190,7 @@ def test_archive_lifecycle_rules_by_prefix():
             "filter": [{"prefix": "snapshots/"}],
             "expiration": [{"days": "${local.days.snapshot_expiration}"}],
         },
+        "temporary-uploads": {"status": "Enabled", "filter": [{"prefix": "tmp/"}], "expiration": [{"days": 1}]},
         "noncurrent-versions-and-uploads": {
             "status": "Enabled",
             "filter": [{}],
@@ -210,13 +236,38 @@ def test_endpoint_scales_on_invocations_per_instance():
 
 def test_worker_service_scales_on_cpu_and_leaves_desired_count_to_scaling():
     worker = infra_hcl.module("worker")
-    (configuration,) = worker.resource("aws_appautoscaling_policy", "this")[
+    (configuration,) = worker.resource("aws_appautoscaling_policy", "cpu")[
         "target_tracking_scaling_policy_configuration"
     ]
     assert configuration["predefined_metric_specification"] == [
         {"predefined_metric_type": "ECSServiceAverageCPUUtilization"}
     ]
     assert worker.resource("aws_ecs_service", "this")["lifecycle"] == [{"ignore_changes": ["desired_count"]}]
+
+
+def test_worker_service_scales_on_the_worst_cameras_frame_lag():
+    # GIVEN the worker's second scaling policy
+    worker = infra_hcl.module("worker")
+    policy = worker.resource("aws_appautoscaling_policy", "lag")
+    (configuration,) = policy["target_tracking_scaling_policy_configuration"]
+    (custom,) = configuration["customized_metric_specification"]
+    # THEN it tracks MAX over one FrameLagSeconds series per camera, the metric the alarms watch
+    (worst,) = custom["metrics"]
+    assert worst["return_data"] is True and worst["expression"].startswith("MAX([")
+    (per_camera,) = custom["dynamic"]
+    assert per_camera["metrics"]["for_each"] == "${local.camera_ids}"
+    (content,) = per_camera["metrics"]["content"]
+    (stat,) = content["metric_stat"]
+    (metric,) = stat["metric"]
+    assert (stat["stat"], metric["namespace"], metric["metric_name"], metric["dimensions"][0]["name"]) == (
+        "Maximum", "${local.lag_metric.namespace}", "${local.lag_metric.name}", "${local.lag_metric.dimension}"
+    )
+    assert worker.locals["lag_metric"] == {"namespace": "Vigil", "name": "FrameLagSeconds", "dimension": "CameraId"}
+    alarm = infra_hcl.module("observability").resource("aws_cloudwatch_metric_alarm", "frame_lag")
+    assert (alarm["namespace"], alarm["metric_name"], alarm["dimensions"]) == (
+        "Vigil", "FrameLagSeconds", {"CameraId": "${each.key}"}
+    )
+    assert configuration["target_value"] == "${var.autoscaling.target_frame_lag_s}"
 
 
 def test_worker_repository_is_immutable_and_scanned_and_cluster_has_insights():
@@ -241,6 +292,22 @@ def test_worker_task_is_fargate_with_sized_cpu_memory_and_logs():
     assert "readonlyRootFilesystem = true" in task["container_definitions"]
 
 
+def test_console_repository_is_immutable_and_its_task_reads_its_secret_from_secrets_manager():
+    console = infra_hcl.module("console")
+    repository = console.resource("aws_ecr_repository", "this")
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"] == [{"scan_on_push": True}]
+    task = console.resource("aws_ecs_task_definition", "this")
+    assert (task["requires_compatibilities"], task["network_mode"]) == (["FARGATE"], "awsvpc")
+    definitions = task["container_definitions"]
+    assert "readonlyRootFilesystem = true" in definitions
+    assert 'secrets = [{name = "VIGIL_CONSOLE_SECRET", valueFrom = aws_secretsmanager_secret.this.arn}]' in definitions
+    # the secret's value is write-only: generated by an ephemeral resource, never stored in the state
+    version = console.resource("aws_secretsmanager_secret_version", "this")
+    assert "secret_string" not in version
+    assert version["secret_string_wo"] == "${ephemeral.aws_secretsmanager_random_password.this.random_password}"
+
+
 # --- network -----------------------------------------------------------------------------------------------
 
 
@@ -253,6 +320,7 @@ def test_network_endpoints_cover_every_api_the_private_subnets_call():
         "kinesisvideo",
         "logs",
         "sagemaker.runtime",
+        "secretsmanager",  # the console's signing secret, injected by the ECS agent at task start
         "sts",
     ]
     assert network.resource("aws_vpc_endpoint", "gateway")["for_each"] == '${toset(["s3", "dynamodb"])}'

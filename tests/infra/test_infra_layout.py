@@ -4,11 +4,15 @@ providers at the root and floors in modules, a root that only composes, singleto
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import infra_hcl
 import pytest
 
-EXPECTED_MODULES = ["alerts", "model", "network", "observability", "training_data", "video_ingest", "worker"]
+EXPECTED_MODULES = [
+    "alerts", "console", "model", "network", "observability", "training_data", "video_ingest", "worker"
+]
 FIVE_FILES = {"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"}
 CONFIGS = ["root", *EXPECTED_MODULES]
 
@@ -17,8 +21,9 @@ def config(name: str) -> infra_hcl.TerraformConfig:
     return infra_hcl.root() if name == "root" else infra_hcl.module(name)
 
 
-def test_the_seven_modules_exist():
-    # GIVEN infra/modules  WHEN listing its folders  THEN they are exactly the seven of the design
+def test_the_eight_modules_exist():
+    # GIVEN infra/modules  WHEN listing its folders  THEN they are exactly the seven of the design and the
+    # operator console (issue 9)
     assert infra_hcl.module_names() == EXPECTED_MODULES
 
 
@@ -76,11 +81,25 @@ def test_modules_state_a_provider_floor_and_configure_no_provider(name):
     assert module.providers == {}
 
 
+def version_floor(name: str) -> tuple[int, int]:
+    """The one `required_version = ">= X.Y"` of a configuration."""
+    versions = [block["required_version"] for block in config(name).terraform if "required_version" in block]
+    assert len(versions) == 1, f"{name}: {versions}"
+    match = re.fullmatch(r">= (\d+)\.(\d+)", versions[0])
+    assert match, f"{name}: required_version must be a floor '>= X.Y', not {versions[0]!r}"
+    return int(match.group(1)), int(match.group(2))
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_terraform_version_floor_allows_cross_variable_validation(name):
-    # validations that compare two variables (memory vs cpu, lifecycle days) need Terraform >= 1.9
-    versions = [block["required_version"] for block in config(name).terraform if "required_version" in block]
-    assert versions == [">= 1.9"]
+    # validations that compare two variables (memory vs cpu, lifecycle days) need Terraform >= 1.9; the
+    # console's write-only secret and ephemeral password need 1.11, and only the console may ask for it
+    assert version_floor(name) == ((1, 11) if name in ("root", "console") else (1, 9))
+
+
+def test_root_floor_is_the_highest_module_floor():
+    # the root states what the whole configuration needs: no module may need a newer Terraform
+    assert version_floor("root") == max(version_floor(name) for name in EXPECTED_MODULES)
 
 
 def test_root_only_composes_modules():
@@ -112,7 +131,17 @@ def test_tfvars_example_documents_every_root_input():
 def test_tfvars_example_sets_every_required_root_input():
     example = infra_hcl.parse_file(infra_hcl.INFRA_DIR / "terraform.tfvars.example")
     root = infra_hcl.root()
-    assert root.required_variables() == {"cameras", "model_image_uri", "model_data_url", "worker_image_tag"}
+    assert root.required_variables() == {
+        "cameras",
+        "model_image_uri",
+        "model_data_url",
+        "worker_image_tag",
+        "console_image_tag",
+        "console_domain_name",
+        "console_certificate_arn",
+        "console_operator_cidrs",
+        "console_cognito",
+    }
     assert root.required_variables() <= set(example)
     assert set(example) <= set(root.variables)
 
@@ -121,3 +150,13 @@ def test_root_readme_says_how_to_apply_and_that_it_was_checked_offline():
     readme = (infra_hcl.INFRA_DIR / "README.md").read_text(encoding="utf-8")
     for phrase in ("terraform init", "terraform plan", "terraform apply", "python-hcl2", "tests/infra"):
         assert phrase in readme, phrase
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
+def test_terraform_fmt_is_clean_where_terraform_is_installed():
+    # fmt needs no provider, so it runs wherever the binary does (validate needs the provider: make infra-check)
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-list=true"],
+        cwd=infra_hcl.INFRA_DIR, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "")

@@ -38,6 +38,7 @@ def _kms_key_of(type_: str, body: dict) -> str | None:
         "aws_sns_topic": "kms_master_key_id",
         "aws_cloudwatch_log_group": "kms_key_id",
         "aws_lambda_function": "kms_key_arn",
+        "aws_secretsmanager_secret": "kms_key_id",
     }[type_]
     return body.get(attribute)
 
@@ -51,6 +52,7 @@ ENCRYPTED_TYPES = {
     "aws_lambda_function",
     "aws_s3_bucket_server_side_encryption_configuration",
     "aws_sagemaker_endpoint_configuration",
+    "aws_secretsmanager_secret",
     "aws_sns_topic",
     "aws_sqs_queue",
 }
@@ -60,6 +62,8 @@ NO_DATA_AT_REST = {
     "aws_appautoscaling_target",
     "aws_cloudwatch_dashboard",
     "aws_cloudwatch_metric_alarm",
+    # An app client's settings; its secret is kept by Cognito (encrypted by the service, no key option).
+    "aws_cognito_user_pool_client",
     "aws_default_security_group",
     "aws_ecr_lifecycle_policy",
     "aws_ecs_cluster",
@@ -71,6 +75,9 @@ NO_DATA_AT_REST = {
     "aws_kms_alias",
     "aws_kms_key",
     "aws_lambda_event_source_mapping",
+    "aws_lb",  # an internal load balancer (access logs, when on, go to an encrypted bucket)
+    "aws_lb_listener",
+    "aws_lb_target_group",
     "aws_route_table",
     "aws_route_table_association",
     "aws_s3_bucket",  # encrypted by its aws_s3_bucket_server_side_encryption_configuration
@@ -82,6 +89,7 @@ NO_DATA_AT_REST = {
     "aws_s3_bucket_versioning",
     "aws_sagemaker_endpoint",  # encrypted through its endpoint configuration
     "aws_sagemaker_model",
+    "aws_secretsmanager_secret_version",  # encrypted by its aws_secretsmanager_secret's key
     "aws_security_group",
     "aws_sns_topic_policy",
     "aws_sns_topic_subscription",
@@ -281,6 +289,8 @@ def test_every_role_trusts_one_service_of_this_account_only():
             trusts[f"{module_name}.{role_name}"] = principal["identifiers"]
     assert trusts == {
         "alerts.this": ["lambda.amazonaws.com"],
+        "console.task": ["ecs-tasks.amazonaws.com"],
+        "console.task_exec": ["ecs-tasks.amazonaws.com"],
         "model.endpoint": ["sagemaker.amazonaws.com"],
         "model.training": ["sagemaker.amazonaws.com"],
         "network.this": ["vpc-flow-logs.amazonaws.com"],
@@ -291,6 +301,7 @@ def test_every_role_trusts_one_service_of_this_account_only():
 
 # --- exact permissions per role: a new action or a widened resource must change this table ------------
 
+WORKER_PREFIXES = ["alerts", "clips", "feedback", "manifests", "snapshots", "tmp"]
 ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 EXPECTED_ROLE_STATEMENTS = {
     ("worker", "task"): {
@@ -299,24 +310,20 @@ EXPECTED_ROLE_STATEMENTS = {
                 "kinesisvideo:GetClip",
                 "kinesisvideo:GetDataEndpoint",
                 "kinesisvideo:GetMedia",
-                "kinesisvideo:GetMediaForFragmentList",
                 "kinesisvideo:ListFragments",
             ],
             "${[for camera in values(var.camera_streams) : camera.stream_arn]}",
         ),
         "SageMakerInvoke": (["sagemaker:InvokeEndpoint"], ["${var.endpoint_arn}"]),
-        "KinesisAlertsPut": (["kinesis:PutRecord", "kinesis:PutRecords"], ["${var.alert_stream_arn}"]),
-        "S3Archive": (
+        "KinesisAlertsPut": (["kinesis:PutRecords"], ["${var.alert_stream_arn}"]),
+        "S3ArchiveObjects": (
             ["s3:GetObject", "s3:PutObject"],
-            [
-                "${var.archive_bucket_arn}/snapshots/*",
-                "${var.archive_bucket_arn}/clips/*",
-                "${var.archive_bucket_arn}/alerts/*",
-                "${var.archive_bucket_arn}/manifests/*",
-            ],
+            [f"${{var.archive_bucket_arn}}/{prefix}/*" for prefix in WORKER_PREFIXES],
         ),
+        "S3ArchiveTmpDelete": (["s3:DeleteObject"], ["${var.archive_bucket_arn}/tmp/*"]),
+        "S3ArchiveList": (["s3:ListBucket"], ["${var.archive_bucket_arn}"]),
         "DynamoDBState": (
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
             ["${aws_dynamodb_table.this.arn}"],
         ),
         "Kms": (
@@ -348,8 +355,9 @@ EXPECTED_ROLE_STATEMENTS = {
         "SnsPublish": (["sns:Publish"], ["${aws_sns_topic.this.arn}"]),
         "DynamoDBIdempotency": (
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            ["${aws_dynamodb_table.this.arn}"],
+            ["${aws_dynamodb_table.idempotency.arn}"],
         ),
+        "DynamoDBAlertHistory": (["dynamodb:PutItem"], ["${aws_dynamodb_table.history.arn}"]),
         "SqsDeadLetter": (["sqs:SendMessage"], ["${aws_sqs_queue.this.arn}"]),
         "S3PresignedLinks": (
             ["s3:GetObject"],
@@ -362,6 +370,40 @@ EXPECTED_ROLE_STATEMENTS = {
         "KmsAlerts": (["kms:Decrypt", "kms:GenerateDataKey"], ["${aws_kms_key.this.arn}"]),
         "KmsArchiveRead": (["kms:Decrypt"], ["${var.archive_kms_key_arn}"]),
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
+    },
+    ("console", "task"): {
+        "DynamoDBHistoryRead": (
+            ["dynamodb:GetItem", "dynamodb:Query"],
+            ["${var.alert_history_table_arn}", "${var.alert_history_table_arn}/index/*"],
+        ),
+        "DynamoDBHistoryReview": (["dynamodb:UpdateItem"], ["${var.alert_history_table_arn}"]),
+        "DynamoDBAudit": (["dynamodb:PutItem", "dynamodb:Query"], ["${aws_dynamodb_table.this.arn}"]),
+        "DynamoDBStateRead": (["dynamodb:Scan"], ["${var.state_table_arn}"]),
+        "S3ArchiveRead": (
+            ["s3:GetObject"],
+            [f"${{var.archive_bucket_arn}}/{prefix}/*" for prefix in ("alerts", "feedback", "manifests", "snapshots")],
+        ),
+        "S3FeedbackWrite": (
+            ["s3:PutObject"],
+            ["${var.archive_bucket_arn}/feedback/*", "${var.archive_bucket_arn}/manifests/*"],
+        ),
+        "S3ArchiveList": (["s3:ListBucket"], ["${var.archive_bucket_arn}"]),
+        "KmsData": (
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [
+                "${aws_kms_key.this.arn}",
+                "${var.alert_history_kms_key_arn}",
+                "${var.archive_kms_key_arn}",
+                "${var.state_kms_key_arn}",
+            ],
+        ),
+    },
+    ("console", "task_exec"): {
+        "EcrPull": (ECR_PULL, ["${aws_ecr_repository.this.arn}"]),
+        "EcrAuthorization": (["ecr:GetAuthorizationToken"], ["*"]),
+        "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
+        "SigningSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.this.arn}"]),
+        "KmsSecret": (["kms:Decrypt"], ["${aws_kms_key.this.arn}"]),
     },
     ("model", "endpoint"): {
         "S3ModelArtifacts": (["s3:GetObject"], ["${var.archive_bucket_arn}/models/*"]),
@@ -443,6 +485,35 @@ def test_model_data_capture_statements_exist_only_when_capture_is_enabled():
     }
 
 
+def test_worker_lists_only_its_own_prefixes():
+    statements = infra_hcl.statements_by_sid(infra_hcl.module("worker").policy_document("task"))
+    assert statements["S3ArchiveList"]["condition"] == [
+        {"test": "StringLike", "variable": "s3:prefix", "values": [f"{prefix}/*" for prefix in WORKER_PREFIXES]}
+    ]
+
+
+def test_console_lists_only_the_prefixes_feedback_searches():
+    statement = infra_hcl.statements_by_sid(infra_hcl.module("console").policy_document("task"))["S3ArchiveList"]
+    assert statement["condition"] == [
+        {"test": "StringLike", "variable": "s3:prefix", "values": ["manifests/*", "snapshots/*"]}
+    ]
+
+
+def test_console_review_may_set_only_the_review_attributes_of_an_alert():
+    # GIVEN the console's UpdateItem on the alert history (the Lambda's record)
+    statement = infra_hcl.statements_by_sid(infra_hcl.module("console").policy_document("task"))[
+        "DynamoDBHistoryReview"
+    ]
+    # THEN the request may touch the key and the three review attributes, nothing the Lambda wrote
+    assert statement["condition"] == [
+        {
+            "test": "ForAllValues:StringEquals",
+            "variable": "dynamodb:Attributes",
+            "values": ["camera_id", "sk", "review_label", "reviewed_by", "reviewed_at"],
+        }
+    ]
+
+
 def test_training_role_lists_only_the_training_prefixes():
     statement = infra_hcl.statements_by_sid(infra_hcl.module("model").policy_document("training"))[
         "S3ListTrainingData"
@@ -456,7 +527,7 @@ def test_training_role_lists_only_the_training_prefixes():
     ]
 
 
-@pytest.mark.parametrize("module_name", ["network", "model", "worker", "alerts"])
+@pytest.mark.parametrize("module_name", ["network", "model", "worker", "alerts", "console"])
 def test_logs_service_may_use_a_key_only_for_the_module_log_groups(module_name):
     statement = infra_hcl.statements_by_sid(infra_hcl.module(module_name).policy_document("kms"))[
         "CloudWatchLogs"
@@ -474,9 +545,30 @@ def test_no_security_group_allows_ingress_from_anywhere_and_no_nat_or_internet_g
     assert [rule.get("cidr_ipv4") for rule in ingress.values()] == [None]
     assert ingress["this"]["referenced_security_group_id"] == "${aws_security_group.worker.id}"
     assert network.resource("aws_subnet", "this")["map_public_ip_on_launch"] is False
-    assert (
-        infra_hcl.module("worker").resource("aws_ecs_service", "this")["network_configuration"][0][
-            "assign_public_ip"
-        ]
-        is False
-    )
+    for module_name in ("worker", "console"):
+        service = infra_hcl.module(module_name).resource("aws_ecs_service", "this")
+        assert service["network_configuration"][0]["assign_public_ip"] is False, module_name
+
+
+def test_console_is_internal_and_reached_only_by_operators_over_https():
+    console = infra_hcl.module("console")
+    # GIVEN the load balancer  THEN it is internal, drops invalid headers, and listens on HTTPS only
+    alb = console.resource("aws_lb", "this")
+    assert (alb["internal"], alb["drop_invalid_header_fields"]) == (True, True)
+    (listener,) = console.resources["aws_lb_listener"].values()
+    assert (listener["protocol"], listener["port"]) == ("HTTPS", 443)
+    assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    # AND every request is authenticated with Cognito before it is forwarded
+    actions = sorted(listener["default_action"], key=lambda action: action["order"])
+    assert [action["type"] for action in actions] == ["authenticate-cognito", "forward"]
+    assert actions[0]["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
+    # AND the ALB admits HTTPS from the operator networks only, which may never be 0.0.0.0/0
+    ingress = console.resources["aws_vpc_security_group_ingress_rule"]
+    assert {name: (rule["security_group_id"], rule.get("cidr_ipv4"), rule.get("referenced_security_group_id"))
+            for name, rule in ingress.items()} == {
+        "alb_https": ("${aws_security_group.alb.id}", "${each.value}", None),
+        "task_from_alb": ("${aws_security_group.task.id}", None, "${aws_security_group.alb.id}"),
+        "endpoints_from_task": ("${var.endpoints_security_group_id}", None, "${aws_security_group.task.id}"),
+    }
+    assert ingress["alb_https"]["for_each"] == "${toset(var.operator_cidrs)}"
+    assert '"0.0.0.0/0"' in console.variables["operator_cidrs"]["validation"][0]["condition"]

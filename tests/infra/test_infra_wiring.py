@@ -30,6 +30,10 @@ DEPLOY_OUTPUTS = {
     "idempotency_table_name",
     "camera_stream_names",
     "ops_topic_arn",
+    "alert_history_table_name",
+    "console_url",
+    "console_ecr_repository_url",
+    "console_service_name",
 }
 
 
@@ -140,8 +144,9 @@ def test_aws_environment_uses_the_names_the_local_twin_sets():
     lambda_env = set(
         infra_hcl.module("alerts").resource("aws_lambda_function", "this")["environment"][0]["variables"]
     )
+    console_env = set(infra_hcl.module("console").locals["environment"])
     # THEN AWS sets the same names for the resources both have (the AWS side adds endpoint and cameras)
-    assert worker_env | {n for n in lambda_env if n.startswith("VIGIL_")} >= local_names
+    assert worker_env | console_env | {n for n in lambda_env if n.startswith("VIGIL_")} >= local_names
     assert sorted(worker_env - local_names) == [
         "VIGIL_CAMERAS",
         "VIGIL_ENDPOINT_NAME",
@@ -171,9 +176,11 @@ def test_lambda_zip_default_is_the_same_at_root_and_module():
         ("endpoint_data_capture", "model", "data_capture"),
         ("worker_autoscaling", "worker", "autoscaling"),
         ("alert_stream", "alerts", "stream"),
+        ("alert_lambda", "alerts", "lambda"),
         ("alert_event_source", "alerts", "event_source"),
         ("alert_subscriptions", "alerts", "subscriptions"),
         ("alarm_thresholds", "observability", "thresholds"),
+        ("console_cognito", "console", "cognito"),
     ],
 )
 def test_root_object_variables_repeat_the_module_type(root_variable, module_name, module_variable):
@@ -182,3 +189,50 @@ def test_root_object_variables_repeat_the_module_type(root_variable, module_name
     assert root_type == infra_hcl.module(module_name).variables[module_variable]["type"]
     assert infra_hcl.module_arguments(infra_hcl.root().modules[module_name])
     assert infra_hcl.root().modules[module_name][module_variable] == f"${{var.{root_variable}}}"
+
+
+def test_the_alert_history_table_has_one_home_and_the_console_reads_it_from_there():
+    # GIVEN every DynamoDB table of every module
+    tables = {
+        (module_name, name): body["name"]
+        for module_name in infra_hcl.module_names()
+        for name, body in infra_hcl.module(module_name).resources.get("aws_dynamodb_table", {}).items()
+    }
+    # THEN the history is one table, the alerts module's (its writer), and no two tables share a name
+    assert [key for key, name in tables.items() if name.endswith("-alert-history")] == [("alerts", "history")]
+    assert len(set(tables.values())) == len(tables)
+    # AND the Lambda and the console are given that table, and the console its key
+    lambda_env = infra_hcl.module("alerts").resource("aws_lambda_function", "this")["environment"][0]["variables"]
+    assert lambda_env["VIGIL_ALERT_HISTORY_TABLE"] == "${aws_dynamodb_table.history.name}"
+    assert infra_hcl.module("console").locals["environment"]["VIGIL_ALERT_HISTORY_TABLE"] == (
+        "${var.alert_history_table_name}"
+    )
+    console = infra_hcl.root().modules["console"]
+    assert {key: console[key] for key in sorted(console) if key.startswith("alert_history_")} == {
+        "alert_history_kms_key_arn": "${module.alerts.alert_kms_key_arn}",
+        "alert_history_table_arn": "${module.alerts.alert_history_table_arn}",
+        "alert_history_table_name": "${module.alerts.alert_history_table_name}",
+    }
+
+
+def test_console_gets_the_network_cluster_and_data_of_the_other_modules():
+    console = infra_hcl.root().modules["console"]
+    assert {
+        key: console[key]
+        for key in sorted(console)
+        if key.endswith(("_arn", "_name", "_id", "_ids")) and not key.startswith("alert_history_")
+    } == {
+        "archive_bucket_arn": "${module.training_data.archive_bucket_arn}",
+        "archive_bucket_name": "${module.training_data.archive_bucket_name}",
+        "archive_kms_key_arn": "${module.training_data.archive_kms_key_arn}",
+        "certificate_arn": "${var.console_certificate_arn}",
+        "cluster_arn": "${module.worker.cluster_arn}",
+        "domain_name": "${var.console_domain_name}",
+        "endpoints_security_group_id": "${module.network.endpoints_security_group_id}",
+        "gateway_prefix_list_ids": "${module.network.gateway_prefix_list_ids}",
+        "state_kms_key_arn": "${module.worker.worker_kms_key_arn}",
+        "state_table_arn": "${module.worker.state_table_arn}",
+        "state_table_name": "${module.worker.state_table_name}",
+        "subnet_ids": "${module.network.private_subnet_ids}",
+        "vpc_id": "${module.network.vpc_id}",
+    }

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_VIDEO = Path(__file__).parent / "sample" / "one-by-one-person-detection.mp4"
 ENDPOINT_NAME = "vigil-detector"
+DEMO_TRAIN_EPOCHS = 30  # passes over the demo's few training windows (~60 optimiser steps, seconds)
 
 
 class DemoError(RuntimeError):
@@ -231,8 +232,8 @@ def run_demo(args: argparse.Namespace) -> dict:
                                   channel, stack.client("s3"))
         model_dir = out_dir / "model"
         train_args = ["-m", "training", "--train", str(channel), "--model-dir", str(model_dir), "--seed", "0"]
-        if args.epochs:
-            train_args += ["--epochs", str(args.epochs)]
+        # 5 s of footage: a fixed short run (the package's default step count is sized for hours of archive)
+        train_args += ["--epochs", str(args.epochs or DEMO_TRAIN_EPOCHS)]
         t_train = time.monotonic()
         procs.run("training", train_args, timeout_s=300)
         config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
@@ -322,7 +323,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, default=4.0, help="playback rate of a file source; 1 = real time, 0 = as fast as possible (default 4)")
     parser.add_argument("--train-seconds", type=float, default=5.0, help="seconds at the start archived and learnt as normal (default 5)")
     parser.add_argument("--duration-s", type=float, default=None, help="seconds of video the worker analyses after them (default: to the end; needed for a live URL)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the training package's)")
+    parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default: {DEMO_TRAIN_EPOCHS})")
     parser.add_argument("--camera-id", default="lobby-1", help="camera id (default lobby-1)")
     parser.add_argument("--site", default="demo-hq", help="site (default demo-hq)")
     parser.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free one)")

@@ -19,6 +19,8 @@ import boto3
 from moto.moto_api._internal.models import moto_api_backend
 from moto.server import ThreadedMotoServer
 
+from console.tables import alert_history_table_spec, audit_table_spec
+
 logger = logging.getLogger(__name__)
 
 REGION = "us-east-1"
@@ -55,6 +57,8 @@ class ResourceNames:
     alert_inbox_queue: str = "vigil-alerts-inbox"
     state_table: str = "vigil-state"
     idempotency_table: str = "vigil-idempotency"
+    alert_history_table: str = "vigil-alert-history"
+    audit_table: str = "vigil-console-audit"
 
 
 @dataclass
@@ -122,6 +126,8 @@ class LocalStack:
             "VIGIL_ALERT_TOPIC_ARN": self.alert_topic_arn,
             "VIGIL_STATE_TABLE": self.names.state_table,
             "VIGIL_IDEMPOTENCY_TABLE": self.names.idempotency_table,
+            "VIGIL_ALERT_HISTORY_TABLE": self.names.alert_history_table,
+            "VIGIL_CONSOLE_AUDIT_TABLE": self.names.audit_table,
         }
 
     def _wait_ready(self, timeout_s: float = 10.0) -> None:
@@ -161,3 +167,5 @@ class LocalStack:
                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+        dynamodb.create_table(**alert_history_table_spec(names.alert_history_table))
+        dynamodb.create_table(**audit_table_spec(names.audit_table))

@@ -45,9 +45,16 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid       = "DynamoDBIdempotency"
     actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-    resources = [aws_dynamodb_table.this.arn]
+    resources = [aws_dynamodb_table.idempotency.arn]
   }
 
+  statement {
+    sid       = "DynamoDBAlertHistory"
+    actions   = ["dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.history.arn]
+  }
+
+  # The mapping sends a failed batch's description here; the function sends a poison record's reason.
   statement {
     sid       = "SqsDeadLetter"
     actions   = ["sqs:SendMessage"]

@@ -13,9 +13,15 @@ locals {
   function_name  = "${var.name_prefix}-alert-notifier"
   log_group_name = "/aws/lambda/${local.function_name}"
   subscriptions  = { for s in var.subscriptions : "${s.protocol}:${s.endpoint}" => s }
+  # Remember every alert id at least as long as the stream keeps its record: the mapping may retry a
+  # record until it expires from the stream, and a retry after the TTL would notify twice.
+  idempotency_ttl_s = coalesce(var.idempotency_ttl_s, var.stream.retention_hours * 3600)
 }
 
 data "aws_iam_policy_document" "kms" {
+  #checkov:skip=CKV_AWS_109:A key policy: "*" as resource means this key only, and the account statement delegates to IAM (AWS's default key policy).
+  #checkov:skip=CKV_AWS_111:A key policy: "*" as resource means this key only; write use is granted to the account's IAM policies and the named service.
+  #checkov:skip=CKV_AWS_356:A key policy: "*" as resource means this key only (a key policy cannot name the key's own ARN before it exists).
   statement {
     sid = "AccountAdministration"
     actions = [
@@ -100,7 +106,7 @@ resource "aws_sqs_queue" "this" {
   tags                              = var.tags
 }
 
-resource "aws_dynamodb_table" "this" {
+resource "aws_dynamodb_table" "idempotency" {
   name                        = "${var.name_prefix}-idempotency"
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "id"
@@ -128,6 +134,66 @@ resource "aws_dynamodb_table" "this" {
   tags = var.tags
 }
 
+# Every notified alert, for the operator console: written once per alert_id by the Lambda after the
+# publish (alert_lambda/history.py), queried by camera, site, month or alert id, never scanned.
+resource "aws_dynamodb_table" "history" {
+  name                        = "${var.name_prefix}-alert-history"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "camera_id"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "camera_id"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  attribute {
+    name = "site"
+    type = "S"
+  }
+  attribute {
+    name = "month"
+    type = "S"
+  }
+  attribute {
+    name = "alert_id"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "by-site"
+    hash_key        = "site"
+    range_key       = "sk"
+    projection_type = "ALL"
+  }
+  global_secondary_index {
+    name            = "by-month"
+    hash_key        = "month"
+    range_key       = "sk"
+    projection_type = "ALL"
+  }
+  global_secondary_index {
+    name            = "by-alert-id"
+    hash_key        = "alert_id"
+    projection_type = "KEYS_ONLY"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+
+  tags = var.tags
+}
+
 # --- the Lambda and its event source mapping -------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -138,6 +204,10 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:A dead-letter queue applies to asynchronous invocations only; this function is invoked synchronously by its Kinesis event source mapping, whose on-failure destination is the DLQ (aws_sqs_queue.this).
+  #checkov:skip=CKV_AWS_117:Outside a VPC on purpose: the function handles no video, only alert records, and calls only SNS, DynamoDB and S3 presigning; in a VPC it would need an SNS interface endpoint and ec2:*NetworkInterface on "*".
+  #checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package-lambda` and pinned by source_code_hash; code signing needs an AWS Signer profile this project does not manage.
+  #checkov:skip=CKV_AWS_50:No X-Ray: tracing needs xray:PutTraceSegments on "*"; latency is measured per alert (EMF metric from detected_at) and batch failures are logged with their reason.
   function_name    = local.function_name
   description      = "Turns alert records from the ${aws_kinesis_stream.this.name} stream into SNS notifications."
   role             = aws_iam_role.this.arn
@@ -148,14 +218,23 @@ resource "aws_lambda_function" "this" {
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   memory_size      = var.lambda.memory_mb
   timeout          = var.lambda.timeout_s
-  kms_key_arn      = aws_kms_key.this.arn # environment variables at rest
+  # Caps the function (and guarantees it this much of the account's concurrency); the mapping runs at
+  # most shards x parallelization_factor invocations at once.
+  reserved_concurrent_executions = var.lambda.reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn # environment variables at rest
 
   environment {
+    # The names alert_lambda/settings.py (and history.py) read.
     variables = {
-      VIGIL_ALERT_TOPIC_ARN   = aws_sns_topic.this.arn
-      VIGIL_IDEMPOTENCY_TABLE = aws_dynamodb_table.this.name
-      POWERTOOLS_SERVICE_NAME = "vigil-alerts"
-      POWERTOOLS_LOG_LEVEL    = var.lambda.log_level
+      VIGIL_ALERT_TOPIC_ARN       = aws_sns_topic.this.arn
+      VIGIL_IDEMPOTENCY_TABLE     = aws_dynamodb_table.idempotency.name
+      VIGIL_IDEMPOTENCY_TTL_S     = tostring(local.idempotency_ttl_s)
+      VIGIL_LINK_EXPIRY_S         = tostring(var.link_expiry_s)
+      VIGIL_SITE_TIMEZONES        = jsonencode(var.site_timezones)
+      VIGIL_DEAD_LETTER_QUEUE_URL = aws_sqs_queue.this.url
+      VIGIL_ALERT_HISTORY_TABLE   = aws_dynamodb_table.history.name
+      POWERTOOLS_SERVICE_NAME     = "vigil-alerts"
+      POWERTOOLS_LOG_LEVEL        = var.lambda.log_level
     }
   }
 

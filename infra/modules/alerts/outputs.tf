@@ -30,10 +30,20 @@ output "alert_dlq_arn" {
 
 output "idempotency_table_name" {
   description = "Name of the Lambda's idempotency table (VIGIL_IDEMPOTENCY_TABLE)."
-  value       = aws_dynamodb_table.this.name
+  value       = aws_dynamodb_table.idempotency.name
 }
 
 output "alert_kms_key_arn" {
   description = "ARN of the customer managed key of the stream, topic, queue, table and Lambda (producers need kms:GenerateDataKey)."
   value       = aws_kms_key.this.arn
+}
+
+output "alert_history_table_name" {
+  description = "Name of the alert history table (VIGIL_ALERT_HISTORY_TABLE): every notified alert, for the operator console."
+  value       = aws_dynamodb_table.history.name
+}
+
+output "alert_history_table_arn" {
+  description = "ARN of the alert history table."
+  value       = aws_dynamodb_table.history.arn
 }

@@ -40,12 +40,13 @@ variable "lambda_zip_path" {
 }
 
 variable "lambda" {
-  description = "The alert Lambda: memory (MB), timeout (s), CPU architecture of the built package, log level."
+  description = "The alert Lambda: memory (MB), timeout (s), CPU architecture of the built package, log level, reserved concurrency (at least the stream's shards x parallelization_factor)."
   type = object({
-    memory_mb    = optional(number, 256)
-    timeout_s    = optional(number, 60)
-    architecture = optional(string, "x86_64")
-    log_level    = optional(string, "INFO")
+    memory_mb            = optional(number, 256)
+    timeout_s            = optional(number, 60)
+    architecture         = optional(string, "x86_64")
+    log_level            = optional(string, "INFO")
+    reserved_concurrency = optional(number, 10)
   })
   default = {}
   validation {
@@ -63,6 +64,40 @@ variable "lambda" {
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.lambda.log_level)
     error_message = "lambda.log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+  validation {
+    condition     = var.lambda.reserved_concurrency >= 1 && var.lambda.reserved_concurrency <= 1000
+    error_message = "lambda.reserved_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "link_expiry_s" {
+  description = "Lifetime of the presigned snapshot and clip links in notifications, seconds (VIGIL_LINK_EXPIRY_S). A link signed with the function's temporary credentials stops working when they expire (hours), whatever this says."
+  type        = number
+  default     = 43200
+  validation {
+    condition     = var.link_expiry_s >= 60 && var.link_expiry_s <= 604800
+    error_message = "link_expiry_s must be between 60 and 604800 (7 days, the SigV4 maximum)."
+  }
+}
+
+variable "idempotency_ttl_s" {
+  description = "How long an alert id is remembered against duplicate notifications, seconds (VIGIL_IDEMPOTENCY_TTL_S); null means the stream's retention."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.idempotency_ttl_s == null || try(var.idempotency_ttl_s >= var.stream.retention_hours * 3600, false)
+    error_message = "idempotency_ttl_s must be at least the stream's retention (stream.retention_hours x 3600): a record retried until it expires must still be recognised."
+  }
+}
+
+variable "site_timezones" {
+  description = "IANA time zone per site, e.g. { \"lhr-t5\" = \"Europe/London\" }: notification times are shown in the site's zone (VIGIL_SITE_TIMEZONES); a site not listed gets UTC."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for zone in values(var.site_timezones) : can(regex("^(UTC|[A-Za-z_]+(/[A-Za-z0-9_+-]+)+)$", zone))])
+    error_message = "site_timezones values must be IANA time zone names such as Europe/London or America/New_York."
   }
 }
 
@@ -169,7 +204,7 @@ variable "dlq_retention_s" {
 variable "log_retention_days" {
   description = "Days the Lambda's logs are kept."
   type        = number
-  default     = 30
+  default     = 365
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be a retention period CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
@@ -177,7 +212,7 @@ variable "log_retention_days" {
 }
 
 variable "deletion_protection" {
-  description = "Protect the idempotency table from deletion."
+  description = "Protect the idempotency and alert history tables from deletion."
   type        = bool
   default     = true
 }

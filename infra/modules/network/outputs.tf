@@ -18,6 +18,11 @@ output "endpoints_security_group_id" {
   value       = aws_security_group.endpoints.id
 }
 
+output "gateway_prefix_list_ids" {
+  description = "Prefix list IDs of the gateway endpoints by service (s3, dynamodb), for security group egress rules."
+  value       = { for name, endpoint in aws_vpc_endpoint.gateway : name => endpoint.prefix_list_id }
+}
+
 output "vpc_endpoint_ids" {
   description = "VPC endpoint IDs by service name (interface and gateway)."
   value       = merge({ for name, endpoint in aws_vpc_endpoint.interface : name => endpoint.id }, { for name, endpoint in aws_vpc_endpoint.gateway : name => endpoint.id })

@@ -30,17 +30,17 @@ variable "az_count" {
 variable "interface_endpoint_services" {
   description = "AWS services reached through interface VPC endpoints (the suffix of com.amazonaws.<region>.<service>). There is no NAT: a service missing here is unreachable from the private subnets."
   type        = set(string)
-  default     = ["kinesisvideo", "kinesis-streams", "sagemaker.runtime", "ecr.api", "ecr.dkr", "logs", "sts"]
+  default     = ["kinesisvideo", "kinesis-streams", "sagemaker.runtime", "ecr.api", "ecr.dkr", "logs", "sts", "secretsmanager"]
   validation {
-    condition     = length(setintersection(var.interface_endpoint_services, ["ecr.api", "ecr.dkr", "logs"])) == 3
-    error_message = "interface_endpoint_services must include ecr.api, ecr.dkr and logs: Fargate cannot pull images or ship logs without them."
+    condition     = length(setintersection(var.interface_endpoint_services, ["ecr.api", "ecr.dkr", "logs", "secretsmanager"])) == 4
+    error_message = "interface_endpoint_services must include ecr.api, ecr.dkr, logs and secretsmanager: Fargate cannot pull images, ship logs or inject the console's secret without them."
   }
 }
 
 variable "flow_log_retention_days" {
   description = "Days the VPC flow logs are kept in CloudWatch Logs."
   type        = number
-  default     = 90
+  default     = 365
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
     error_message = "flow_log_retention_days must be a retention period CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."

@@ -25,6 +25,8 @@ output "archive_prefixes" {
     alert_clips  = "alerts/"
     snapshots    = "snapshots/"
     manifests    = "manifests/"
+    feedback     = "feedback/"
+    tmp          = "tmp/"
     models       = "models/"
     checkpoints  = "checkpoints/"
     data_capture = "data-capture/"

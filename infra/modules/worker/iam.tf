@@ -66,13 +66,14 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
+  # GetDataEndpoint (control plane), then GetMedia (kinesis-video-media, live analysis) and ListFragments
+  # + GetClip (kinesis-video-archived-media, the archiver) on the data endpoint it returns.
   statement {
     sid = "KinesisVideoRead"
     actions = [
       "kinesisvideo:GetClip",
       "kinesisvideo:GetDataEndpoint",
       "kinesisvideo:GetMedia",
-      "kinesisvideo:GetMediaForFragmentList",
       "kinesisvideo:ListFragments",
     ]
     resources = [for camera in values(var.camera_streams) : camera.stream_arn]
@@ -86,24 +87,48 @@ data "aws_iam_policy_document" "task" {
 
   statement {
     sid       = "KinesisAlertsPut"
-    actions   = ["kinesis:PutRecord", "kinesis:PutRecords"]
+    actions   = ["kinesis:PutRecords"]
     resources = [var.alert_stream_arn]
   }
 
+  # The archive prefixes the worker's code writes (worker/archive/keys.py, worker/snapshot.py). A clip is
+  # uploaded under tmp/, copied into place (GetObject on the source, PutObject on the target) and the
+  # temporary deleted; manifests are read, changed and written back with conditional writes.
   statement {
-    sid     = "S3Archive"
+    sid     = "S3ArchiveObjects"
     actions = ["s3:GetObject", "s3:PutObject"]
     resources = [
-      "${var.archive_bucket_arn}/snapshots/*",
-      "${var.archive_bucket_arn}/clips/*",
       "${var.archive_bucket_arn}/alerts/*",
+      "${var.archive_bucket_arn}/clips/*",
+      "${var.archive_bucket_arn}/feedback/*",
       "${var.archive_bucket_arn}/manifests/*",
+      "${var.archive_bucket_arn}/snapshots/*",
+      "${var.archive_bucket_arn}/tmp/*",
     ]
   }
 
   statement {
+    sid       = "S3ArchiveTmpDelete"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${var.archive_bucket_arn}/tmp/*"]
+  }
+
+  statement {
+    sid       = "S3ArchiveList"
+    actions   = ["s3:ListBucket"]
+    resources = [var.archive_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["alerts/*", "clips/*", "feedback/*", "manifests/*", "snapshots/*", "tmp/*"]
+    }
+  }
+
+  # Checkpoints (worker/checkpoints.py) and camera leases (worker/leases.py: conditional writes, a scan of
+  # the lease items, release on stop).
+  statement {
     sid       = "DynamoDBState"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.this.arn]
   }
 

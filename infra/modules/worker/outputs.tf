@@ -13,6 +13,11 @@ output "cluster_name" {
   value       = aws_ecs_cluster.this.name
 }
 
+output "cluster_arn" {
+  description = "ARN of the ECS cluster (the console's service runs in it too)."
+  value       = aws_ecs_cluster.this.arn
+}
+
 output "service_name" {
   description = "Name of the worker's ECS service (aws ecs update-service --force-new-deployment)."
   value       = aws_ecs_service.this.name

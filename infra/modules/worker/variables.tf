@@ -137,11 +137,12 @@ variable "memory" {
 }
 
 variable "autoscaling" {
-  description = "Service auto scaling on average CPU: task count bounds and the target CPU percentage."
+  description = "Service auto scaling: task count bounds, the target average CPU percentage, and the target of the worst camera's frame lag in seconds (capture to analysis)."
   type = object({
     min_capacity       = optional(number, 1)
     max_capacity       = optional(number, 4)
     target_cpu_percent = optional(number, 60)
+    target_frame_lag_s = optional(number, 5)
   })
   default = {}
   validation {
@@ -151,6 +152,10 @@ variable "autoscaling" {
   validation {
     condition     = var.autoscaling.target_cpu_percent >= 10 && var.autoscaling.target_cpu_percent <= 90
     error_message = "autoscaling.target_cpu_percent must be between 10 and 90."
+  }
+  validation {
+    condition     = var.autoscaling.target_frame_lag_s > 0 && var.autoscaling.target_frame_lag_s <= 300
+    error_message = "autoscaling.target_frame_lag_s must be in (0, 300] seconds."
   }
 }
 
@@ -170,7 +175,7 @@ variable "extra_environment" {
 variable "log_retention_days" {
   description = "Days the worker's logs are kept."
   type        = number
-  default     = 30
+  default     = 365
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be a retention period CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."

@@ -138,3 +138,69 @@ def read_notifications(local_stack: Any, read_queue: Callable) -> Callable[..., 
         return sorted(envelopes, key=lambda envelope: envelope["Timestamp"])
 
     return _read
+
+
+@pytest.fixture
+def dead_letter_queue(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """URL of a fresh SQS dead-letter queue, set as the function's `VIGIL_DEAD_LETTER_QUEUE_URL`."""
+    url = local_stack.client("sqs").create_queue(QueueName="vigil-alerts-dlq")["QueueUrl"]
+    monkeypatch.setenv("VIGIL_DEAD_LETTER_QUEUE_URL", url)
+    return url
+
+
+class SnsWire:
+    """Watches the function's own SNS client at the HTTP layer: records each Publish request that
+    goes out and answers the first `throttle` of them with SNS's real 400 `Throttling` error body,
+    so botocore's retry logic (not a mock of it) decides what happens next."""
+
+    THROTTLING_BODY = (
+        b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+        b"<Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+        b"<RequestId>9c7a6d1e-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+    )
+
+    def __init__(self) -> None:
+        self.throttle = 0
+        self.sent = 0
+        self.throttled = 0
+        self.subjects: list[str] = []
+        self.messages: list[dict[str, Any]] = []
+
+    def on_params(self, params: dict[str, Any], **_: Any) -> None:
+        self.subjects.append(params["Subject"])
+        self.messages.append(json.loads(params["Message"]))
+
+    def on_send(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        self.sent += 1
+        if self.throttled < self.throttle:
+            self.throttled += 1
+            raw = _RawBody(self.THROTTLING_BODY)
+            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, raw)
+        return None
+
+
+class _RawBody:
+    """The minimal urllib3-response surface AWSResponse reads a body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, *_: Any, **__: Any) -> Any:
+        yield self._body
+
+
+@pytest.fixture
+def sns_wire(local_stack: Any) -> Any:
+    """`sns_wire.throttle = n`: the next n SNS Publish calls the function makes are throttled."""
+    from alert_lambda import clients
+    from alert_lambda.settings import Settings
+
+    events = clients.client("sns", Settings.from_env()).meta.events
+    wire = SnsWire()
+    events.register("provide-client-params.sns.Publish", wire.on_params, unique_id="test-sns-params")
+    events.register("before-send.sns.Publish", wire.on_send, unique_id="test-sns-send")
+    yield wire
+    events.unregister("provide-client-params.sns.Publish", unique_id="test-sns-params")
+    events.unregister("before-send.sns.Publish", unique_id="test-sns-send")

@@ -1,5 +1,7 @@
-"""Fixtures for the inference tests: a tiny model trained once per session on a real H.264 clip of
-a still scene (`make_video`), and the local server started once on it in a subprocess."""
+"""Fixtures for the inference tests: a tiny scene-difference model (TorchScript, calibrated on a real
+H.264 clip of a still scene made with `make_video`; no training, so these tests do not depend on
+`training/`), the local server started once on it in a subprocess, and `start_server` for servers
+with other artifacts or environments (stopped at the end of the test)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import os
 import socket
 import subprocess
 import sys
+import tarfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +20,7 @@ import av
 import httpx
 import numpy as np
 import pytest
-
-from training.train import get_args_parser, main
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TINY_MODEL_VERSION = "tiny-test-1"
@@ -46,17 +49,47 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         server.wait(timeout=10)
 
 
+class SceneDifference(torch.nn.Module):
+    """A frame model small enough to build in a test, with the artifact's contract: uint8 N x H x W x 3 RGB
+    of any size -> (scores[N], maps[N, 6, 10]). Frames are resized to 48 x 80; a block's error is the mean
+    squared difference (0..1 scale) from the empty scene over its 8 x 8 pixels; the score is the largest."""
+
+    def __init__(self, background: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("background", self.resize(background))
+
+    @staticmethod
+    def resize(frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).float().div(255.0)
+        return torch.nn.functional.interpolate(x, size=(48, 80), mode="bilinear", align_corners=False, antialias=True)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        error = (self.resize(frames) - self.background).pow(2).mean(dim=1, keepdim=True)
+        maps = torch.nn.functional.avg_pool2d(error, kernel_size=8, stride=8).squeeze(1)
+        return maps.flatten(1).amax(dim=1), maps
+
+
 @pytest.fixture
 def tiny_model_dir(make_video: Callable[..., Path], _session_cache: dict) -> Path:
-    """A model dir (model.tar.gz, model.pt, config.json) trained on a still scene, once per session."""
+    """A model dir (model.tar.gz, model.pt, config.json) of `SceneDifference` on a real H.264 clip of the
+    empty scene, thresholds calibrated on its frames as training does (max x 1.5), built once per session."""
     model_dir = _session_cache["root"] / "model"
     if not (model_dir / "model.tar.gz").exists():
-        clip = make_video("normal.mp4", n_frames=40)
-        (clip.parent / "manifest.jsonl").write_text(
-            json.dumps({"source-ref": clip.name, "camera_id": CAMERA_ID}) + "\n", encoding="utf-8"
-        )
-        argv = ["--train", str(clip.parent), "--model-dir", str(model_dir), "--model-version", TINY_MODEL_VERSION]
-        main(get_args_parser().parse_args([*argv, "--epochs", "8", "--input-size", "48", "80"]))
+        normal = torch.from_numpy(decode(make_video("normal.mp4", n_frames=12)))
+        module = SceneDifference(normal[:1])
+        with torch.inference_mode():
+            scores, _maps = module(normal)
+        threshold = max(float(scores.max()) * 1.5, 1e-4)
+        config = {"model_version": TINY_MODEL_VERSION, "input_size": [48, 80], "threshold": threshold,
+                  "thresholds": {CAMERA_ID: threshold * 1.1}, "region_threshold": threshold / 2}
+        model_dir.mkdir(parents=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
+            torch.jit.script(module).save(str(model_dir / "model.pt"))
+        (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
+            for name in ("model.pt", "config.json"):
+                tar.add(model_dir / name, arcname=name)
     return model_dir
 
 
@@ -88,3 +121,70 @@ def server_url(tiny_model_dir: Path, _session_cache: dict) -> str:
         while httpx.get(_session_cache["url"] + "/ping").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
     return _session_cache["url"]
+
+
+def launch(model: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """`python -m inference.serve --model MODEL` on a free port; returns once it announces itself."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference.serve", "--model", str(model), "--port", str(port)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True, env={**os.environ, **env},
+    )
+    ready = process.stdout.readline()
+    assert ready.startswith("serving model "), (ready, log_path.read_text())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # worker processes load the model after the announcement
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ping", timeout=60).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return process, url
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`start_server(model_path, **env)` -> base URL; the server's log is `tmp_path/server-N.log`."""
+    processes: list[subprocess.Popen] = []
+
+    def _start(model: Path, **env: str) -> str:
+        process, url = launch(model, tmp_path / f"server-{len(processes)}.log", **env)
+        processes.append(process)
+        return url
+
+    yield _start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+class FaultyWindowMotion(torch.nn.Module):
+    """A temporal model (uint8 N x T x H x W x 3): the mean absolute change from each window's first frame
+    to its last, over 4 x 4 blocks. It fails (a RuntimeError, as a model bug would) on a window whose first
+    pixel is 13, so a test can make the endpoint hit a server-side failure on purpose."""
+
+    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if bool((windows[:, 0, 0, 0, 0] == 13).any()):
+            raise RuntimeError("model bug triggered by pixel 13")
+        diff = (windows[:, -1].float() - windows[:, 0].float()).abs().mean(dim=3).unsqueeze(1)
+        maps = torch.nn.functional.adaptive_avg_pool2d(diff, (4, 4)).squeeze(1)
+        return maps.flatten(1).amax(dim=1), maps
+
+
+@pytest.fixture
+def temporal_model_dir(tmp_path: Path) -> Path:
+    """A temporal artifact (temporal_window 3, threshold 20) scripted from `FaultyWindowMotion`."""
+    model_dir = tmp_path / "temporal-model"
+    model_dir.mkdir()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
+        torch.jit.script(FaultyWindowMotion()).save(str(model_dir / "model.pt"))
+    config = {"model_version": "temporal-test-1", "input_size": [16, 16], "temporal_window": 3,
+              "threshold": 20.0, "region_threshold": 10.0}
+    (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return model_dir

@@ -15,7 +15,7 @@ import torch
 from training.train import cli, get_args_parser, main
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-TINY = ["--epochs", "8", "--input-size", "48", "80"]
+TINY = ["--epochs", "8", "--batch-size", "4", "--input-size", "48", "80"]
 
 
 def run_training(*argv: str) -> subprocess.CompletedProcess:
@@ -25,14 +25,16 @@ def run_training(*argv: str) -> subprocess.CompletedProcess:
     )
 
 
-def score(model_path: Path, video: Path) -> list[float]:
-    """Scores of every frame of `video` by the exported model, in a process that never imports training."""
+def score(model_path: Path, video: Path, window: int, stride: int) -> list[float]:
+    """Scores of every frame of `video` by the exported model, in a process that never imports training:
+    frame i is scored in the window of frames i - (window - 1) * stride, ..., i (clamped at 0)."""
     code = (
         "import json, sys, av, numpy as np, torch\n"
         f"m = torch.jit.load({str(model_path)!r})\n"
         f"with av.open({str(video)!r}) as c: x = np.stack([f.to_ndarray(format='rgb24') for f in c.decode(video=0)])\n"
+        f"idx = np.clip(np.arange(len(x))[:, None] - {stride} * np.arange({window} - 1, -1, -1)[None], 0, None)\n"
         "assert 'training' not in sys.modules\n"
-        "print(json.dumps(m(torch.from_numpy(x))[0].tolist()))\n"
+        "print(json.dumps(m(torch.from_numpy(x[idx]))[0].tolist()))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     return json.loads(result.stdout)
@@ -51,7 +53,9 @@ def test_train_on_still_scene_separates_intruder(make_video, write_manifest, tmp
     # THEN exit 0, metrics as name=value lines
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "train_frames=40 holdout_frames=10"
+    assert lines[0] == (
+        "train_windows=40 holdout_windows=10 incident_windows=0 false_alarm_windows=0 clips=1 skipped_clips=0"
+    )
     assert [line.split()[0] for line in lines[1:9]] == [f"epoch={i}" for i in range(8)]
     assert lines[9].startswith("train_loss=") and " threshold=" in lines[9]
     assert lines[-1] == f"model_version=v-test artifact={model_dir / 'model.tar.gz'}"
@@ -63,17 +67,20 @@ def test_train_on_still_scene_separates_intruder(make_video, write_manifest, tmp
     config = json.loads((model_dir / "config.json").read_text())
     assert {
         "schema_version", "model_version", "code_version", "input_size", "threshold", "thresholds",
-        "region_threshold", "created_at", "metrics",
+        "region_threshold", "created_at", "metrics", "temporal_window", "sample_fps",
     } <= set(config)
     assert (config["schema_version"], config["model_version"], config["input_size"]) == ("1", "v-test", [48, 80])
+    assert (config["temporal_window"], config["sample_fps"]) == (4, 5.0)
     assert config["thresholds"] == {"cam-1": config["threshold"]}
 
     # AND the exported model (loaded without training/) scores intruder frames above the threshold and
     # the held-out normal frames (the last 10) below it
-    normal_scores = score(model_dir / "model.pt", clip)
-    intruder_scores = score(model_dir / "model.pt", make_video("intruder.mp4", n_frames=20, intruder=(5, 14)))
+    normal_scores = score(model_dir / "model.pt", clip, 4, 2)
+    intruder_scores = score(model_dir / "model.pt", make_video("intruder.mp4", n_frames=20, intruder=(5, 14)), 4, 2)
     assert max(normal_scores[40:]) < config["threshold"]
-    assert [s > config["threshold"] for s in intruder_scores] == [5 <= i <= 14 for i in range(20)]
+    # (frames 15..20 still have the intruder in their window: they may score either way)
+    above = [s > config["threshold"] for s in intruder_scores]
+    assert above[:15] == [i >= 5 for i in range(15)]
 
 
 def test_training_resumes_from_checkpoint_and_is_deterministic(make_video, write_manifest, tmp_path, capsys):
@@ -120,9 +127,11 @@ def test_validation_channel_reports_val_metrics(make_video, write_manifest, tmp_
         "--model-dir", str(tmp_path / "m"), *TINY,
     ]))
 
-    # THEN val metrics: perfect separation on this clip, printed as name=value
+    # THEN val metrics, printed as name=value: the intruder is found, and its frames rank above the
+    # empty scene's (not perfectly: the frames just after it vanishes still have it in their window)
     metrics = config["metrics"]
-    assert (metrics["val_auc"], metrics["val_recall"], metrics["val_false_positive_rate"]) == (1.0, 1.0, 0.0)
+    assert metrics["val_event_recall"] == 1.0
+    assert metrics["val_auc"] > 0.9
     assert f"val_auc={metrics['val_auc']:.6g}" in capsys.readouterr().out
 
 
@@ -131,8 +140,8 @@ def test_validation_channel_reports_val_metrics(make_video, write_manifest, tmp_
     [
         ("empty", "error: manifest is empty: {tmp}/data/manifest.jsonl\n"),
         ("missing-clip", "error: source-ref gone.mp4 not found (looked for {tmp}/data/gone.mp4)\n"),
-        ("bad-clip", "error: cannot decode clip {tmp}/data/bad.mp4: "),
-        ("bad-size", "error: input_size (50, 80) must be positive multiples of 16"),
+        ("bad-clip", "error: no usable clip in {tmp}/data: cannot decode clip {tmp}/data/bad.mp4: "),
+        ("bad-size", "error: input_size (50, 80) must be positive multiples of 8"),
     ],
 )
 def test_bad_input_returns_2_with_one_line(tmp_path, write_manifest, capsys, setup, message):

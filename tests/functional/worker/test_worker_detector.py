@@ -23,8 +23,8 @@ def frames(make_video: Callable[..., Path]) -> list:
 
 
 def test_frames_are_sent_as_one_npy_batch_and_scored_in_order(fake_endpoint: FakeEndpoint, frames: list):
-    # GIVEN a detector for camera cam-1 and three decoded frames
-    detector = SageMakerDetector("vigil-detector", camera_id="cam-1")
+    # GIVEN a detector for camera cam-1 of a frame model and three decoded frames
+    detector = SageMakerDetector("vigil-detector", camera_id="cam-1", temporal_window=1)
 
     # WHEN scored
     response = detector.detect(frames)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from worker_fake_endpoint import MODEL_VERSION, FakeEndpoint, darkness
 
 from contracts.alert import AlertRecord, S3Object, Severity, make_alert_id
 from worker.__main__ import main
+from worker.archive.keys import alert_clip_ref
 from worker.config import WorkerConfig
 from worker.local.stack import LocalStack
 from worker.pipeline import build_worker
@@ -91,9 +93,22 @@ def test_intruder_gives_exactly_one_alert_with_snapshot(
         media_time_s=3.0,
         regions=darkness(frame_32).regions,
         snapshot=S3Object(bucket="vigil-archive", key=key),
+        clip=alert_clip_ref("vigil-archive", "cam-1", alert.started_at),
         model_version=MODEL_VERSION,
     )
     assert alert.frame_at <= alert.detected_at
+    # and the alert's clip (5 s before to 10 s after the event start; the file ends at 9 s) was cut
+    # from the footage at the event's media time, archived where the alert says, and listed once
+    s3 = local_stack.client("s3")
+    clip_path = tmp_path / "clip.mp4"
+    clip_path.write_bytes(s3.get_object(Bucket="vigil-archive", Key=alert.clip.key)["Body"].read())
+    with av.open(str(clip_path)) as container:
+        assert len(list(container.decode(video=0))) == 90  # media 0..9 s: the keyframe before 3-5 s is 0 s
+    manifests = s3.list_objects_v2(Bucket="vigil-archive", Prefix="manifests/")["Contents"]
+    [line] = [json.loads(raw) for m in manifests
+              for raw in s3.get_object(Bucket="vigil-archive", Key=m["Key"])["Body"].read().decode().splitlines()]
+    assert (line["source-ref"], line["kind"], line["alert_id"]) == (
+        f"s3://vigil-archive/{alert.clip.key}", "alert", alert.alert_id)
     # and the snapshot is the alerting frame as a JPEG
     obj = local_stack.client("s3").get_object(Bucket="vigil-archive", Key=key)
     assert obj["ContentType"] == "image/jpeg"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -57,7 +58,24 @@ def test_subject_of_long_multiline_ids_is_one_line_under_100_chars():
 
 
 def test_sms_is_one_short_line():
-    assert build_sms(ALERT) == "VIGIL HIGH scene_anomaly @ hq-campus/cam-lobby-01 14:45:07Z score 0.91/0.62"
+    assert (
+        build_sms(ALERT) == "VIGIL HIGH scene_anomaly @ hq-campus/cam-lobby-01 14:45:07 UTC score 0.91/0.62"
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "clock"),
+    [
+        ("Europe/Paris", "15:45:07 CET"),
+        ("Asia/Kolkata", "20:15:07 IST"),
+        ("America/New_York", "09:45:07 EST"),
+    ],
+)
+def test_sms_tells_the_time_on_the_site_clock(zone, clock):
+    assert (
+        build_sms(ALERT, ZoneInfo(zone))
+        == f"VIGIL HIGH scene_anomaly @ hq-campus/cam-lobby-01 {clock} score 0.91/0.62"
+    )
 
 
 @pytest.mark.parametrize("field", ["site", "camera_id", "event_type"])
@@ -75,7 +93,8 @@ def test_email_lists_the_facts_and_the_links():
         "Camera:     cam-lobby-01\n"
         "Event:      scene_anomaly\n"
         "Severity:   high\n"
-        "Time:       2026-11-25T14:45:07.123Z (event started 2026-11-25T14:45:05.900Z)\n"
+        "Time:       2026-11-25 14:45:07 UTC (UTC+00:00), site time\n"
+        "Started:    2026-11-25 14:45:05 UTC (UTC+00:00)\n"
         "Score:      0.913 (threshold 0.620)\n"
         "Regions:    1 flagged in the frame\n"
         f"Snapshot:   {LINKS.snapshot_url}\n"
@@ -84,8 +103,34 @@ def test_email_lists_the_facts_and_the_links():
         "\n"
         "Alert id:   6f1c8a52-3a0e-5b8e-9d55-0c2f3b7f4e11\n"
         "Model:      vigil-ae-2026.11.20\n"
-        "Detected:   2026-11-25T14:45:07.410Z\n"
+        "Detected:   2026-11-25T14:45:07.410Z (UTC)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "time_line", "started_line"),
+    [
+        (
+            "Europe/Paris",
+            "Time:       2026-11-25 15:45:07 CET (UTC+01:00), site time",
+            "Started:    2026-11-25 15:45:05 CET (UTC+01:00)",
+        ),
+        (
+            "America/Los_Angeles",
+            "Time:       2026-11-25 06:45:07 PST (UTC-08:00), site time",
+            "Started:    2026-11-25 06:45:05 PST (UTC-08:00)",
+        ),
+        (
+            "Pacific/Chatham",  # +13:45 in the southern summer: the day changes too
+            "Time:       2026-11-26 04:30:07 +1345 (UTC+13:45), site time",
+            "Started:    2026-11-26 04:30:05 +1345 (UTC+13:45)",
+        ),
+    ],
+)
+def test_email_tells_the_time_in_the_site_time_zone(zone, time_line, started_line):
+    lines = build_email(ALERT, LINKS, ZoneInfo(zone)).splitlines()
+    assert lines[6:8] == [time_line, started_line]
+    assert lines[-1] == "Detected:   2026-11-25T14:45:07.410Z (UTC)"
 
 
 def test_email_without_media_has_no_link_lines():
@@ -97,6 +142,7 @@ def test_email_without_media_has_no_link_lines():
         "Event",
         "Severity",
         "Time",
+        "Started",
         "Score",
         "Alert id",
         "Model",

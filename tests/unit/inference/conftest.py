@@ -1,17 +1,20 @@
-"""Fixtures for the handler's unit tests: a tiny model trained once per session on a real H.264 clip
-of a still scene (`make_video`), and decoded frames of that scene with and without an intruder."""
+"""Fixtures for the handler's unit tests: a tiny scene-difference model (TorchScript, calibrated on a
+real H.264 clip of a still scene made with `make_video`; no training, so these tests do not depend on
+`training/`), decoded frames of that scene with and without an intruder, and a temporal artifact
+scripted from a small module."""
 
 from __future__ import annotations
 
 import json
+import tarfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-
-from training.train import get_args_parser, main
+import torch
 
 TINY_MODEL_VERSION = "tiny-test-1"
 CAMERA_ID = "cam-1"
@@ -29,17 +32,47 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     yield cache
 
 
+class SceneDifference(torch.nn.Module):
+    """A frame model small enough to build in a test, with the artifact's contract: uint8 N x H x W x 3 RGB
+    of any size -> (scores[N], maps[N, 6, 10]). Frames are resized to 48 x 80; a block's error is the mean
+    squared difference (0..1 scale) from the empty scene over its 8 x 8 pixels; the score is the largest."""
+
+    def __init__(self, background: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("background", self.resize(background))
+
+    @staticmethod
+    def resize(frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).float().div(255.0)
+        return torch.nn.functional.interpolate(x, size=(48, 80), mode="bilinear", align_corners=False, antialias=True)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        error = (self.resize(frames) - self.background).pow(2).mean(dim=1, keepdim=True)
+        maps = torch.nn.functional.avg_pool2d(error, kernel_size=8, stride=8).squeeze(1)
+        return maps.flatten(1).amax(dim=1), maps
+
+
 @pytest.fixture
 def tiny_model_dir(make_video: Callable[..., Path], _session_cache: dict) -> Path:
-    """A model dir (model.tar.gz, model.pt, config.json) trained on a still scene, once per session."""
+    """A model dir (model.tar.gz, model.pt, config.json) of `SceneDifference` on a real H.264 clip of the
+    empty scene, thresholds calibrated on its frames as training does (max x 1.5), built once per session."""
     model_dir = _session_cache["root"] / "model"
     if not (model_dir / "model.tar.gz").exists():
-        clip = make_video("normal.mp4", n_frames=40)
-        (clip.parent / "manifest.jsonl").write_text(
-            json.dumps({"source-ref": clip.name, "camera_id": CAMERA_ID}) + "\n", encoding="utf-8"
-        )
-        argv = ["--train", str(clip.parent), "--model-dir", str(model_dir), "--model-version", TINY_MODEL_VERSION]
-        main(get_args_parser().parse_args([*argv, "--epochs", "8", "--input-size", "48", "80"]))
+        normal = torch.from_numpy(decode(make_video("normal.mp4", n_frames=12)))
+        module = SceneDifference(normal[:1])
+        with torch.inference_mode():
+            scores, _maps = module(normal)
+        threshold = max(float(scores.max()) * 1.5, 1e-4)
+        config = {"model_version": TINY_MODEL_VERSION, "input_size": [48, 80], "threshold": threshold,
+                  "thresholds": {CAMERA_ID: threshold * 1.1}, "region_threshold": threshold / 2}
+        model_dir.mkdir(parents=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
+            torch.jit.script(module).save(str(model_dir / "model.pt"))
+        (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
+            for name in ("model.pt", "config.json"):
+                tar.add(model_dir / name, arcname=name)
     return model_dir
 
 
@@ -50,3 +83,39 @@ def scenes(make_video: Callable[..., Path]) -> dict[str, np.ndarray]:
         "normal": decode(make_video("empty.mp4", n_frames=4)),
         "intruder": decode(make_video("intruder.mp4", n_frames=4, intruder=(0, 3))),
     }
+
+
+def write_artifact(model_dir: Path, module: torch.nn.Module, config: dict) -> Path:
+    """A model directory holding `module` scripted as model.pt and `config` as config.json."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
+        torch.jit.script(module).save(str(model_dir / "model.pt"))
+    (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return model_dir
+
+
+class WindowMotion(torch.nn.Module):
+    """A temporal model: uint8 N x T x H x W x 3 -> how much each of 4 x 4 blocks of the last frame differs
+    from the window's first frame (mean absolute difference), and the largest block as the score."""
+
+    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        first, last = windows[:, 0].float(), windows[:, -1].float()
+        diff = (last - first).abs().mean(dim=3).unsqueeze(1)
+        maps = torch.nn.functional.adaptive_avg_pool2d(diff, (4, 4)).squeeze(1)
+        return maps.flatten(1).amax(dim=1), maps
+
+
+TEMPORAL_CONFIG = {
+    "model_version": "temporal-test-1",
+    "input_size": [16, 16],
+    "temporal_window": 3,
+    "threshold": 20.0,
+    "region_threshold": 10.0,
+}
+
+
+@pytest.fixture
+def temporal_model_dir(tmp_path: Path) -> Path:
+    """A temporal artifact (temporal_window 3) scripted from `WindowMotion`; no training needed."""
+    return write_artifact(tmp_path / "temporal", WindowMotion(), TEMPORAL_CONFIG)

@@ -1,59 +1,82 @@
-"""Thresholds, AUC, the hold-out split, and the exported scorer's shapes."""
+"""Thresholds for a false-alarm rate, AUC, windows, and the exported scorer's shapes."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from training.calibration import calibrate, roc_auc
-from training.model import AnomalyScorer, AutoEncoder, ModelConfig
-from training.train import split_holdout
+from training.calibration import calibrate, min_max_per_clip, rate_threshold, roc_auc, runs_above
+from training.model import AnomalyScorer, ModelConfig, Predictor
+from training.windows import window_indices
 
 
-def test_calibration_is_max_held_out_score_times_margin_per_camera():
-    # GIVEN held-out error maps of two cameras (scores 0.1 / 0.2 for cam-a, 0.4 for cam-b)
+def test_calibration_is_max_held_out_score_times_margin_when_held_out_footage_is_short():
+    # GIVEN held-out score maps of two cameras (scores 0.1 / 0.2 for cam-a, 0.4 for cam-b): seconds, not hours
     maps = {
         "cam-a": torch.tensor([[[0.1, 0.0]], [[0.05, 0.2]]]),
         "cam-b": torch.tensor([[[0.4, 0.0]]]),
     }
 
-    # WHEN calibrated with the default margin 1.25
+    # WHEN calibrated for 1 false alarm per hour with the default margin 1.25
     calibration = calibrate(maps, ModelConfig())
 
-    # THEN per-camera thresholds, the global default is the highest, regions below the threshold
+    # THEN no run may pass: per-camera max x margin, the global default is the highest, regions below it
     assert calibration.thresholds == pytest.approx({"cam-a": 0.25, "cam-b": 0.5})
     assert (calibration.threshold, calibration.holdout_score_max) == pytest.approx((0.5, 0.4))
     assert 0 < calibration.region_threshold <= calibration.threshold
 
 
-def test_roc_auc():
+def test_rate_threshold_allows_one_run_per_hour_of_held_out_footage():
+    # GIVEN 2 hours of held-out scores at 5 fps (36,000), flat at 0 but for three bursts: 5.0, 3.0, 2.0
+    scores = torch.zeros(36_000)
+    scores[100:103], scores[20_000:20_004], scores[30_000] = 5.0, 3.0, 2.0
+
+    # WHEN the threshold for 1 false alarm per hour is chosen THEN two runs may pass it: 3.0 leaves one (5.0)
+    # above it, 2.0 leaves two; the lowest threshold with at most two runs above is 2.0
+    assert rate_threshold(scores, 5.0, 1.0) == 2.0
+    assert runs_above(scores, 2.0) == 2
+    # AND at 0.5 per hour (one run allowed), and for an hour's footage at 0 per hour (none allowed)
+    assert rate_threshold(scores, 5.0, 0.5) == 3.0
+    assert rate_threshold(scores, 5.0, 0.0) == 5.0
+
+
+def test_standardised_negative_threshold_is_still_raised_by_the_margin():
+    calibration = calibrate({"c": torch.tensor([[[-2.0]], [[-1.0]]])}, ModelConfig())
+    assert calibration.threshold == pytest.approx(-0.75)
+
+
+def test_roc_auc_and_per_clip_normalisation():
     labels = torch.tensor([False, False, True, True])
     assert roc_auc(torch.tensor([0.1, 0.2, 0.3, 0.4]), labels) == 1.0
     assert roc_auc(torch.tensor([0.4, 0.3, 0.2, 0.1]), labels) == 0.0
     assert roc_auc(torch.tensor([0.5, 0.5, 0.5, 0.5]), labels) == 0.5
     assert roc_auc(torch.tensor([0.1, 0.2]), torch.tensor([False, False])) is None
+    # two clips on different scales: min-max per clip puts both on 0..1 (a flat clip at 0)
+    assert [c.tolist() for c in min_max_per_clip([torch.tensor([2.0, 4.0, 3.0]), torch.tensor([7.0, 7.0])])] == [
+        [0.0, 1.0, 0.5], [0.0, 0.0],
+    ]
 
 
-def test_split_holds_back_the_last_fifth():
-    frames = torch.arange(10)
-    train, holdout = split_holdout(frames, 0.2)
-    assert (train.tolist(), holdout.tolist()) == (list(range(8)), [8, 9])
-    assert [t.tolist() for t in split_holdout(torch.arange(1), 0.2)] == [[0], []]
+def test_windows_are_oldest_first_at_the_stride_and_repeat_frame_0_at_the_start():
+    assert window_indices(5, 3, 2).tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 2], [0, 1, 3], [0, 2, 4]]
+    assert window_indices(2, 1, 2).tolist() == [[0], [1]]
 
 
-def test_scorer_takes_any_frame_size():
-    # GIVEN a scorer for 48 x 80 frames with 8-pixel blocks
-    config = ModelConfig(input_size=(48, 80))
-    scorer = AnomalyScorer(AutoEncoder(config), config).eval()
+@pytest.mark.parametrize(("window", "shape"), [(1, (3, 101, 37, 3)), (3, (3, 3, 101, 37, 3))])
+def test_scorer_takes_frames_or_windows_of_any_size(window, shape):
+    # GIVEN a scorer for 48 x 80 frames with 8-pixel blocks and a window of `window` frames
+    config = ModelConfig(input_size=(48, 80), temporal_window=window)
+    scorer = AnomalyScorer(Predictor(config), config).eval()
 
-    # WHEN it scores 3 uint8 frames of another size
-    scores, maps = scorer(torch.zeros((3, 101, 37, 3), dtype=torch.uint8))
+    # WHEN it scores 3 uint8 items of another size
+    scores, maps = scorer(torch.zeros(shape, dtype=torch.uint8))
 
-    # THEN one score per frame, one 6 x 10 block map per frame, score = max of the map
+    # THEN one score per item and one 6 x 10 block map per item
     assert (scores.shape, maps.shape) == ((3,), (3, 6, 10))
-    assert torch.equal(scores, maps.flatten(1).amax(1))
 
 
-def test_input_size_must_fit_the_network():
-    with pytest.raises(ValueError, match="must be positive multiples of 16"):
+def test_model_config_is_checked():
+    with pytest.raises(ValueError, match="must be positive multiples of 8"):
         ModelConfig(input_size=(50, 80))
+    with pytest.raises(ValueError, match="temporal_window must be >= 1"):
+        ModelConfig(temporal_window=0)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from contracts.manifest import ManifestLine
-from training.data import Clip, DataError, find_manifests, load_clip, read_manifest, resolve_source_ref
+from training.data import (
+    Clip,
+    ClipError,
+    DataError,
+    find_manifests,
+    load_clip,
+    load_clips,
+    read_manifest,
+    resolve_source_ref,
+)
 
 
 def test_s3_source_ref_resolves_under_the_channel_root(tmp_path):
@@ -77,9 +85,9 @@ def test_frame_folder_clip_is_read_in_name_order_with_event_labels(tmp_path):
     # THEN frames in name order, resized, frame 1 labelled as an event, the rest normal
     assert loaded.frames.shape == (3, 3, 16, 32)
     assert loaded.frames[:, 0, 0, 0].tolist() == [0, 100, 200]
-    assert loaded.is_event.tolist() == [False, True, False]
-    assert torch.equal(loaded.normal[:, 0, 0, 0], torch.tensor([0, 200], dtype=torch.uint8))
-    assert loaded.camera_id == "default"
+    assert loaded.is_incident.tolist() == [False, True, False]
+    assert loaded.is_false_alarm.tolist() == [False, False, False]
+    assert (loaded.camera_id, loaded.fps) == ("default", 10.0)
 
 
 def test_undecodable_clip_is_named(tmp_path):
@@ -88,3 +96,51 @@ def test_undecodable_clip_is_named(tmp_path):
     clip = Clip(ManifestLine.model_validate({"source-ref": "broken.mp4"}), clip_path)
     with pytest.raises(DataError, match=f"cannot decode clip {clip_path}"):
         load_clip(clip, (16, 32))
+
+
+def _write_frames(folder, sizes):
+    folder.mkdir(parents=True)
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(np.full((h, w, 3), 40 * i % 255, dtype=np.uint8)).save(folder / f"{i:03d}.png")
+
+
+def test_clip_with_mixed_frame_sizes_is_a_clip_error(tmp_path):
+    # GIVEN an image-folder clip whose third frame has another size
+    _write_frames(tmp_path / "c", [(32, 24), (32, 24), (40, 24)])
+    clip = Clip(line=ManifestLine.model_validate({"source-ref": "c"}), path=tmp_path / "c")
+
+    # WHEN loaded THEN a ClipError names the clip, the frame and both sizes
+    with pytest.raises(ClipError, match=r"changes frame size at frame 2: 32x24 -> 40x24"):
+        load_clip(clip, (16, 16))
+
+
+def test_short_and_broken_clips_are_skipped_with_a_reason_and_the_rest_load(tmp_path, caplog):
+    # GIVEN a manifest with a good 6-frame clip, a 2-frame clip, an undecodable one, and labels
+    _write_frames(tmp_path / "good", [(32, 24)] * 6)
+    _write_frames(tmp_path / "short", [(32, 24)] * 2)
+    (tmp_path / "bad.mp4").write_bytes(b"\0" * 64)
+    (tmp_path / "manifest.jsonl").write_text(
+        '{"source-ref": "good", "fps": 10, "events": [{"start_frame": 1, "end_frame": 2, "label": "bike"},'
+        ' {"start_frame": 4, "end_frame": 5, "label": "false_alarm"}]}\n'
+        '{"source-ref": "short"}\n{"source-ref": "bad.mp4"}\n'
+    )
+
+    # WHEN loaded for a model with a 3-frame window sampled at 5 fps (frames 2 apart at 10 fps)
+    clips, skipped = load_clips(tmp_path, (16, 16), min_frames=3, sample_fps=5.0)
+
+    # THEN the good clip loads with its labels, the others are skipped with their reasons (and logged)
+    [good] = clips
+    assert (good.frames.shape, good.fps, good.stride(5.0)) == ((6, 3, 16, 16), 10.0, 2)
+    assert good.is_incident.tolist() == [False, True, True, False, False, False]
+    assert good.is_false_alarm.tolist() == [False, False, False, False, True, True]
+    assert [ref for ref, _ in skipped] == ["short", "bad.mp4"]
+    assert "has 2 frames, fewer than the model's temporal window of 3 frames 2 apart (5 frames)" in skipped[0][1]
+    assert skipped[1][1].startswith(f"cannot decode clip {tmp_path / 'bad.mp4'}")
+    assert sum("skipping clip" in r.message for r in caplog.records) == 2
+
+
+def test_no_usable_clip_is_a_data_error(tmp_path):
+    _write_frames(tmp_path / "short", [(32, 24)])
+    (tmp_path / "manifest.jsonl").write_text('{"source-ref": "short"}\n')
+    with pytest.raises(DataError, match="no usable clip in .*has 1 frames, fewer than"):
+        load_clips(tmp_path, (16, 16), min_frames=2)

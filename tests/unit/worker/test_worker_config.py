@@ -8,8 +8,23 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from worker.config import ConfigFileError, MotionConfig, PolicyConfig, WorkerConfig, load_config
-from worker.env import ENV_ALERT_STREAM, ENV_ARCHIVE_BUCKET
+from worker.archive.schedule import ScheduleConfig
+from worker.config import (
+    ConfigFileError,
+    KvsConfig,
+    MotionConfig,
+    PolicyConfig,
+    PublisherConfig,
+    WorkerConfig,
+    load_config,
+)
+from worker.env import (
+    ENV_ALERT_STREAM,
+    ENV_ARCHIVE_BUCKET,
+    ENV_ENDPOINT_NAME,
+    ENV_FRAME_SAMPLE_FPS,
+    ENV_STATE_TABLE,
+)
 
 REQUIRED = {"camera_id": "cam-1", "site": "hq", "source": "clip.mp4"}
 
@@ -17,6 +32,7 @@ REQUIRED = {"camera_id": "cam-1", "site": "hq", "source": "clip.mp4"}
 def test_defaults(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv(ENV_ARCHIVE_BUCKET, raising=False)
     monkeypatch.delenv(ENV_ALERT_STREAM, raising=False)
+    monkeypatch.delenv(ENV_STATE_TABLE, raising=False)
 
     config = WorkerConfig(**REQUIRED)
 
@@ -37,7 +53,15 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
         "retry_base_s": 0.1,
         "archive_bucket": None,
         "alert_stream": "alerts",
+        "publisher": PublisherConfig().model_dump(),
+        "kvs": KvsConfig().model_dump(),
+        "archive": ScheduleConfig().model_dump(),
     }
+    assert (config.kvs.state_table, config.kvs.start, config.publisher.spool_dir) == (
+        "vigil-state",
+        "NOW",
+        None,
+    )
     assert (config.motion.heartbeat_s, config.policy.min_frames, config.policy.clear_after_s) == (2.0, 2, 2.0)
     assert (config.policy.event_type, config.policy.threshold) == ("scene_anomaly", None)
 
@@ -106,3 +130,25 @@ def test_bad_config_files(tmp_path: Path, content: str | None, message: str):
 
     with pytest.raises(ConfigFileError, match=message):
         load_config(path)
+
+
+def test_endpoint_and_sample_rate_default_to_the_environment_and_file_and_flags_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    # GIVEN the task environment Terraform sets, and a config file that sets the rate
+    monkeypatch.setenv(ENV_ENDPOINT_NAME, "vigil-prod")
+    monkeypatch.setenv(ENV_FRAME_SAMPLE_FPS, "1.5")
+    path = tmp_path / "worker.json"
+    path.write_text(json.dumps({**REQUIRED, "sample_fps": 3.0}))
+
+    # WHEN configs are loaded with and without the file, and with a flag
+    from_env = load_config(**REQUIRED)
+    from_file = load_config(path)
+    from_flag = load_config(path, endpoint_name="vigil-test")
+
+    # THEN the environment is the default, the file beats it, a flag beats both
+    assert [(c.endpoint_name, c.sample_fps) for c in (from_env, from_file, from_flag)] == [
+        ("vigil-prod", 1.5),
+        ("vigil-prod", 3.0),
+        ("vigil-test", 3.0),
+    ]

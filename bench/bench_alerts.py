@@ -1,0 +1,330 @@
+"""Benchmark of the alert path over the local loop: worker publisher -> Kinesis -> local event source
+mapping + alert_lambda -> SNS -> SQS, all on a moto server on 127.0.0.1.
+
+    python bench/bench_alerts.py [--alerts 500] [--rate 5] [--batch-window-s 0.2] [--lambda-batches 3]
+
+Measures:
+1. End-to-end latency, `detected_at` (set when the alert is published) -> the SQS message's
+   `SentTimestamp` (SNS delivered it to the subscribed queue): p50 / p95 / max over `--alerts` alerts
+   published at `--rate` per second (below what one invocation handles on moto, so the figure is
+   the path's latency, not a backlog's) by the real `AlertPublisher` (durable spool in a temporary folder),
+   with `python -m alert_lambda.local_esm` running as its own process, as in `make demo`.
+   Baseline in the same run: the same alerts published straight to SNS (no Kinesis, no Lambda).
+2. Alerts per second one Lambda invocation handles: `lambda_handler` in-process on batches of 100
+   new alerts (idempotency on DynamoDB + SNS Publish per alert). Baseline: a bare loop of SNS
+   `Publish` calls with the same messages (what the function adds on top: parsing, idempotency).
+
+Every figure is against moto on this machine, not AWS; with other work on the CPU they are pessimistic.
+Results go to bench/results/alerts.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from contracts.alert import AlertRecord, Severity, make_alert_id
+from worker.local.stack import LocalStack
+
+logger = logging.getLogger(__name__)
+
+RESULTS = REPO_ROOT / "bench" / "results" / "alerts.json"
+LAMBDA_BATCH = 100
+
+
+def make_alert(n: int, run: str, detected_at: datetime | None = None) -> AlertRecord:
+    now = detected_at or datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    camera_id = f"cam-{n % 8:02d}"
+    started_at = now - timedelta(seconds=1) + timedelta(microseconds=n)  # unique per alert
+    return AlertRecord(
+        alert_id=make_alert_id(camera_id, f"bench-{run}", started_at),
+        camera_id=camera_id,
+        site=f"site-{n % 3}",
+        event_type="scene_anomaly",
+        severity=[Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL][n % 4],
+        score=1.5,
+        threshold=1.0,
+        started_at=started_at,
+        frame_at=now - timedelta(milliseconds=200),
+        detected_at=now,
+        media_time_s=float(n),
+        model_version="bench",
+    )
+
+
+def percentiles(values_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(values_ms)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {
+        "n": len(ordered),
+        "p50_ms": round(q[49], 1),
+        "p95_ms": round(q[94], 1),
+        "max_ms": round(ordered[-1], 1),
+        "mean_ms": round(statistics.fmean(ordered), 1),
+    }
+
+
+def drain_inbox(stack: LocalStack, expected: int, timeout_s: float) -> dict[str, int]:
+    """alert_id -> SentTimestamp (ms) of every notification the inbox gets, until `expected` arrived or
+    nothing arrived for `timeout_s`. A second notification for an alert is counted in `duplicates`."""
+    sqs = stack.client("sqs")
+    sent: dict[str, int] = {}
+    duplicates = 0
+    deadline = time.monotonic() + timeout_s
+    while len(sent) < expected and time.monotonic() < deadline:
+        batch = sqs.receive_message(
+            QueueUrl=stack.alert_inbox_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["SentTimestamp"],
+        ).get("Messages", [])
+        if batch:
+            deadline = time.monotonic() + timeout_s
+        for message in batch:
+            envelope = json.loads(message["Body"])
+            alert_id = json.loads(envelope["Message"])["alert_id"]
+            if alert_id in sent:
+                duplicates += 1
+            sent[alert_id] = int(message["Attributes"]["SentTimestamp"])
+        if batch:
+            sqs.delete_message_batch(
+                QueueUrl=stack.alert_inbox_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+    sent["__duplicates__"] = duplicates
+    return sent
+
+
+def latency_of(alerts: list[AlertRecord], sent: dict[str, int]) -> list[float]:
+    return [sent[a.alert_id] - a.detected_at.timestamp() * 1000.0 for a in alerts if a.alert_id in sent]
+
+
+def publish_paced(publish: Any, n: int, rate: float, run: str) -> list[AlertRecord]:
+    alerts = []
+    started = time.monotonic()
+    for i in range(n):
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        alert = make_alert(i, run)
+        publish(alert)
+        alerts.append(alert)
+    return alerts
+
+
+def bench_loop(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]:
+    from worker.publisher import AlertPublisher
+    from worker.spool import AlertSpool
+
+    env = {**os.environ, **stack.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    esm = subprocess.Popen(
+        [sys.executable, "-m", "alert_lambda.local_esm", "--stream", stack.names.alert_stream,
+         "--starting-position", "TRIM_HORIZON", "--batch-window-s", str(args.batch_window_s),
+         "--poll-interval-s", "0.05", "--log-level", "WARNING"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)  # TRIM_HORIZON: a record put before the mapping's first poll is still read
+        if esm.poll() is not None:
+            raise RuntimeError(f"local_esm exited: {esm.stderr.read() if esm.stderr else ''}")
+        with tempfile.TemporaryDirectory() as spool_dir:
+            publisher = AlertPublisher(
+                stack.names.alert_stream, spool=AlertSpool(Path(spool_dir), max_alerts=10_000)
+            )
+            received: dict[str, int] = {}
+            reader = threading.Thread(
+                target=lambda: received.update(drain_inbox(stack, args.alerts, timeout_s=30)), daemon=True
+            )
+            reader.start()
+            started = time.monotonic()
+            alerts = publish_paced(publisher.publish, args.alerts, args.rate, run=f"loop-{time.time_ns()}")
+            publisher.close(timeout_s=30)
+            reader.join()
+            elapsed = time.monotonic() - started
+        duplicates = received.pop("__duplicates__", 0)
+        return {
+            **percentiles(latency_of(alerts, received)),
+            "published": len(alerts),
+            "delivered": sum(1 for a in alerts if a.alert_id in received),
+            "duplicates": duplicates,
+            "rate_per_s": args.rate,
+            "batch_window_s": args.batch_window_s,
+            "elapsed_s": round(elapsed, 1),
+            "putrecords_calls": publisher.calls,
+        }
+    finally:
+        esm.terminate()
+        try:
+            esm.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            esm.kill()
+
+
+def bench_direct_sns(stack: LocalStack, n: int, rate: float) -> dict[str, Any]:
+    """Baseline: each alert published straight to SNS the moment it is made."""
+    from alert_lambda.messages import Links, build_notification
+
+    sns = stack.client("sns")
+    received: dict[str, int] = {}
+    reader = threading.Thread(
+        target=lambda: received.update(drain_inbox(stack, n, timeout_s=30)), daemon=True
+    )
+    reader.start()
+
+    def publish(alert: AlertRecord) -> None:
+        sns.publish(
+            **build_notification(alert, Links(expires_in_s=3600)).publish_kwargs(stack.alert_topic_arn)
+        )
+
+    alerts = publish_paced(publish, n, rate, run=f"direct-{time.time_ns()}")
+    reader.join()
+    received.pop("__duplicates__", 0)
+    return percentiles(latency_of(alerts, received))
+
+
+class _Context:
+    function_name = "vigil-alert-lambda"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:vigil-alert-lambda"
+    memory_limit_in_mb = 256
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/vigil-alert-lambda"
+    log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def lambda_event(alerts: list[AlertRecord]) -> dict[str, Any]:
+    from alert_lambda.kinesis_event import kinesis_event
+
+    records = [
+        {
+            "Data": alert.model_dump_json().encode(),
+            "PartitionKey": alert.camera_id,
+            "SequenceNumber": str(49659221465937419213870412345678901234567890123456789010 + 16 * i),
+            "ApproximateArrivalTimestamp": time.time(),
+        }
+        for i, alert in enumerate(alerts)
+    ]
+    return kinesis_event(
+        records,
+        shard_id="shardId-000000000000",
+        stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/alerts",
+        invoke_identity_arn="arn:aws:iam::123456789012:role/vigil-alert-lambda",
+    )
+
+
+def bench_lambda(stack: LocalStack, batches: int) -> dict[str, Any]:
+    """Alerts per second inside one invocation of `lambda_handler` on 100 new alerts, and the bare
+    SNS Publish loop as baseline."""
+    os.environ.update(
+        {**stack.env(), "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    )
+    from alert_lambda import handler
+    from alert_lambda.messages import Links, build_notification
+
+    durations = []
+    for b in range(batches):
+        alerts = [make_alert(i, f"lambda-{b}-{time.time_ns()}") for i in range(LAMBDA_BATCH)]
+        event = lambda_event(alerts)
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # the function's EMF lines
+            response = handler.lambda_handler(event, _Context())
+        durations.append(time.perf_counter() - started)
+        if response != {"batchItemFailures": []}:
+            raise RuntimeError(f"invocation failed: {response}")
+    sns = stack.client("sns")
+    alerts = [make_alert(i, f"bare-{time.time_ns()}") for i in range(LAMBDA_BATCH)]
+    started = time.perf_counter()
+    for alert in alerts:
+        sns.publish(
+            **build_notification(alert, Links(expires_in_s=3600)).publish_kwargs(stack.alert_topic_arn)
+        )
+    bare_s = time.perf_counter() - started
+    per_invocation = [LAMBDA_BATCH / d for d in durations]
+    return {
+        "batch_size": LAMBDA_BATCH,
+        "invocations": batches,
+        "alerts_per_s_median": round(statistics.median(per_invocation), 1),
+        "alerts_per_s_min": round(min(per_invocation), 1),
+        "invocation_ms_median": round(statistics.median(durations) * 1000, 1),
+        "baseline_bare_sns_publish_per_s": round(LAMBDA_BATCH / bare_s, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python bench/bench_alerts.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--alerts", type=int, default=500, help="alerts through the loop (default 500)")
+    parser.add_argument("--rate", type=float, default=5.0, help="alerts published per second (default 5)")
+    parser.add_argument(
+        "--batch-window-s",
+        type=float,
+        default=0.2,
+        help="the mapping's batching window (default 0.2, as the demo)",
+    )
+    parser.add_argument("--lambda-batches", type=int, default=3, help="invocations of 100 alerts (default 3)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
+    args = parser.parse_args(argv)
+    if args.alerts < 100 or args.rate <= 0 or args.lambda_batches < 1:
+        print("error: --alerts must be >= 100, --rate > 0, --lambda-batches >= 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with LocalStack() as stack:
+        os.environ.update(stack.env())  # the worker's boto3 clients read the endpoint and region from here
+        print(f"==> direct SNS -> SQS baseline (100 alerts at {args.rate:g}/s)", flush=True)
+        direct = bench_direct_sns(stack, 100, args.rate)
+        print(f"==> local loop: {args.alerts} alerts at {args.rate:g}/s, publisher -> Kinesis -> local_esm -> "
+              f"alert_lambda -> SNS -> SQS", flush=True)  # fmt: skip
+        loop = bench_loop(stack, args)
+        print(f"==> one Lambda invocation: {args.lambda_batches} x {LAMBDA_BATCH} alerts", flush=True)
+        lam = bench_lambda(stack, args.lambda_batches)
+    results = {
+        "what": "alert path over the local loop (moto server on 127.0.0.1, shared 2-core machine)",
+        "end_to_end_detected_at_to_sqs": loop,
+        "baseline_direct_sns_to_sqs": direct,
+        "ratio_p50_loop_vs_direct": round(loop["p50_ms"] / max(direct["p50_ms"], 0.1), 1),
+        "lambda_invocation": lam,
+        "ratio_lambda_vs_bare_publish": round(
+            lam["alerts_per_s_median"] / lam["baseline_bare_sns_publish_per_s"], 2
+        ),
+        "command": "make bench-alerts",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(
+        f"end to end (detected_at -> SQS), {loop['delivered']}/{loop['published']} delivered, "
+        f"{loop['duplicates']} duplicates: p50 {loop['p50_ms']} ms, p95 {loop['p95_ms']} ms, max {loop['max_ms']} ms"
+    )
+    print(
+        f"baseline direct SNS -> SQS: p50 {direct['p50_ms']} ms, p95 {direct['p95_ms']} ms "
+        f"(loop/direct p50 x{results['ratio_p50_loop_vs_direct']})"
+    )
+    print(
+        f"one invocation: {lam['alerts_per_s_median']} alerts/s median ({lam['invocation_ms_median']} ms per "
+        f"{LAMBDA_BATCH}); bare SNS Publish loop {lam['baseline_bare_sns_publish_per_s']}/s "
+        f"(ratio {results['ratio_lambda_vs_bare_publish']})"
+    )
+    print(f"==> results in {args.out}")
+    return 0 if loop["delivered"] == loop["published"] and loop["duplicates"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

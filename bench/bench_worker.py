@@ -1,0 +1,200 @@
+"""Worker throughput on KVS video: 720p H.264, 30 fps, 1 s GOP, made in the run.
+
+Baselines (raw PyAV decoding of the same packets): every frame, and keyframes only.
+The worker: the same video as KVS GetMedia fragments over real HTTP (the local KVS twin), read by
+`KvsSource` -> motion gate -> queue -> analyser with a constant-responder detector, at 1 fps.
+Prints throughput in video seconds per wall second, the ratio of the worker to the keyframe-only
+baseline (goal >= 0.8), and the cameras one core sustains in real time at 1 fps (video seconds per
+CPU second of the worker process; goal >= 40). Writes bench/results/worker.json.
+
+    make bench-worker            # or: python bench/bench_worker.py --seconds 60"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from contracts.inference import FrameResult, InferenceResponse
+from worker.config import WorkerConfig
+from worker.detector import Detector
+from worker.kvs.local_media import LocalKvsMedia
+from worker.kvs.mkv_writer import Packet, VideoTrack, encode_h264, fragments_by_keyframe, get_media_fragment
+from worker.kvs.reader import EndpointCache, StartSelector, StartSelectorType
+from worker.kvs.source import KvsSource
+from worker.pipeline import Worker
+from worker.publisher import AlertPublisher
+
+logger = logging.getLogger(__name__)
+
+RESULTS = Path(__file__).resolve().parent / "results" / "worker.json"
+FPS, WIDTH, HEIGHT = 30, 1280, 720
+BASE_NUMBER = 91343852333181432392682062607743920146159300000
+
+
+class ConstantResponder(Detector):
+    """The model endpoint replaced by a constant answer: what is left is the worker's own cost."""
+
+    def detect(self, images):  # type: ignore[no-untyped-def]
+        return InferenceResponse(
+            model_version="constant", threshold=1.0, results=[FrameResult(score=0.1) for _ in images]
+        )
+
+
+class NoKinesis:
+    def put_records(self, **_: object) -> dict:
+        return {"FailedRecordCount": 0, "Records": []}
+
+
+def make_video(seconds: int) -> tuple[VideoTrack, list[Packet]]:
+    """A textured scene with a moving block: real motion for the gate, real entropy for x264."""
+    rng = np.random.default_rng(0)
+    background = (
+        rng.integers(60, 200, size=(HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    )
+
+    def frames():
+        for i in range(seconds * FPS):
+            frame = background.copy()
+            x = (i * 9) % (WIDTH - 200)
+            frame[300:460, x : x + 160] = (20, 30, 40)
+            yield frame
+
+    return encode_h264(frames(), fps=FPS, gop=FPS, crf=30)
+
+
+def decode_baseline(track: VideoTrack, packets: list[Packet], keyframes_only: bool) -> float:
+    context = av.CodecContext.create("h264", "r")
+    context.extradata = track.codec_private
+    context.thread_type = "SLICE"
+    started = time.perf_counter()
+    for packet in packets:
+        if keyframes_only and not packet.keyframe:
+            continue
+        for picture in context.decode(av.Packet(packet.data)):
+            picture.to_ndarray(format="rgb24") if keyframes_only else None
+        if keyframes_only:
+            context.decode(None)
+            context.flush_buffers()
+    return time.perf_counter() - started
+
+
+def run_worker(track: VideoTrack, packets: list[Packet], seconds: int) -> tuple[float, float, dict]:
+    groups = list(fragments_by_keyframe(packets))
+    with LocalKvsMedia() as kvs:
+        os.environ.update(kvs.env())
+        stream = kvs.stream("bench")
+        stream.chunk_range = (16384, 65536)
+        t0 = time.time() - seconds
+        for i, group in enumerate(groups):
+            number = str(BASE_NUMBER + i)
+            stream.add_fragment(
+                get_media_fragment(
+                    track,
+                    group,
+                    fragment_number=number,
+                    producer_timestamp=t0 + group[0].pts_ms / 1000,
+                    continuation_token=number,
+                )
+            )
+        config = WorkerConfig(
+            camera_id="bench", site="bench", source="kvs://bench", sample_fps=1.0, queue_size=64
+        )
+        stop = threading.Event()
+        done = threading.Event()
+        source = KvsSource(
+            "bench",
+            sample_fps=1.0,
+            camera_id="bench",
+            start=StartSelector(StartSelectorType.EARLIEST),
+            stop_event=stop,
+            endpoints=EndpointCache(),
+            on_fragment=lambda meta: (
+                meta.fragment_number == str(BASE_NUMBER + len(groups) - 1) and done.set()
+            ),
+        )
+        publisher = AlertPublisher("alerts", client=NoKinesis(), camera_id="bench")
+        worker = Worker(
+            config, source=source, detector=ConstantResponder(), publisher=publisher, stop_event=stop
+        )
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        worker.start()
+        done.wait(600)
+        while worker.queue.qsize():
+            time.sleep(0.005)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        stats = worker.stop()
+    return wall, cpu, {**stats.to_dict(), "frames_skipped_nonkey": source.stats.frames_skipped_nonkey}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="worker throughput benchmark")
+    parser.add_argument("--seconds", type=int, default=60, help="seconds of 720p30 video (default 60)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    print(f"==> encoding {args.seconds} s of {WIDTH}x{HEIGHT} H.264 at {FPS} fps, 1 s GOP")
+    track, packets = make_video(args.seconds)
+    # Best of several runs: the machine is shared, the minimum is the least disturbed measurement.
+    all_s = min(decode_baseline(track, packets, keyframes_only=False) for _ in range(2))
+    key_s = min(decode_baseline(track, packets, keyframes_only=True) for _ in range(5))
+    wall_s, cpu_s, stats = min(
+        (run_worker(track, packets, args.seconds) for _ in range(3)), key=lambda run: run[0]
+    )
+    video_s = args.seconds
+    results = {
+        "input": {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "fps": FPS,
+            "gop_s": 1.0,
+            "seconds": video_s,
+            "frames": len(packets),
+        },
+        "decode_all_frames": {
+            "wall_s": round(all_s, 3),
+            "frames_per_s": round(len(packets) / all_s, 1),
+            "video_s_per_s": round(video_s / all_s, 2),
+        },
+        "decode_keyframes_only": {"wall_s": round(key_s, 3), "video_s_per_s": round(video_s / key_s, 2)},
+        "worker_1fps": {
+            "wall_s": round(wall_s, 3),
+            "cpu_s": round(cpu_s, 3),
+            "video_s_per_s": round(video_s / wall_s, 2),
+            "ratio_to_keyframes_only": round(key_s / wall_s, 3),
+            "cameras_per_core_realtime": round(video_s / cpu_s, 1),
+            "stats": stats,
+        },
+        "goals": {"ratio_to_keyframes_only": 0.8, "cameras_per_core_realtime": 40},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "shared 2-core VM, other jobs running",
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    w = results["worker_1fps"]
+    print(
+        f"decode all frames:      {results['decode_all_frames']['frames_per_s']:8.1f} frames/s  ({results['decode_all_frames']['video_s_per_s']:.2f} video s/s)"
+    )
+    print(f"decode keyframes only:  {results['decode_keyframes_only']['video_s_per_s']:8.2f} video s/s")
+    print(
+        f"worker at 1 fps:        {w['video_s_per_s']:8.2f} video s/s  ratio to keyframes-only {w['ratio_to_keyframes_only']:.3f} (goal >= 0.8)"
+    )
+    print(f"cameras per core (1 fps, real time): {w['cameras_per_core_realtime']:.1f} (goal >= 40)")
+    print(f"==> {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+"""The console's web application: routes, page rendering, and the error pages.
+
+Pages (GET): `/alerts` (list with filters), `/alerts/{alert_id}` (one alert: snapshot with regions,
+clip, score chart, review), `/cameras` (fleet health). Action (POST): `/alerts/{alert_id}/review`.
+`/healthz` answers the load balancer without authentication. Every other route needs an operator
+(`auth`); every POST passes `csrf`. Another site's alert is a 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from console import csrf
+from console.auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    TOKEN_PARAM,
+    Authenticator,
+    KeySource,
+    Operator,
+    Unauthorized,
+    session_cookie,
+)
+from console.cameras import camera_row, read_statuses
+from console.charts import ScoreChart, ScorePoint, fitted_window
+from console.csrf import CsrfRejected
+from console.feedback import write_label
+from console.media import media_link
+from console.settings import ConsoleSettings
+from console.store import VERDICT_TEXT, AlertFilter, AlertStore, ReviewConflict
+from contracts.alert import Severity, utc_iso
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+CHART_WINDOW = timedelta(minutes=30)
+MAX_FORM_BYTES = 4096
+PAGE_SIZE = 25
+
+_BOTO_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+
+
+class Forbidden(Exception):
+    """Authenticated, but not allowed (an operator with no site)."""
+
+
+@dataclass
+class Console:
+    settings: ConsoleSettings
+    auth: Authenticator
+    store: AlertStore
+    dynamodb: Any
+    s3: Any
+    templates: Jinja2Templates
+
+
+def _templates() -> Jinja2Templates:
+    environment = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
+    )
+    environment.globals["verdicts"] = VERDICT_TEXT
+    environment.filters["utc"] = lambda value: utc_iso(value).replace("T", " ").replace("Z", " UTC")
+    return Jinja2Templates(env=environment)
+
+
+class SecurityHeaders:
+    """Headers on every response: no framing, no sniffing, no referrer to other origins (pages carry presigned URLs)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                headers.extend([
+                    (b"content-security-policy", (b"default-src 'none'; style-src 'self'; img-src 'self' http: https:; "
+                     b"media-src http: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),  # no-referrer would make form POSTs send Origin: null
+                    (b"x-frame-options", b"DENY"),
+                    (b"cache-control", b"no-store"),
+                ])
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _console(request: Request) -> Console:
+    return request.app.state.console  # type: ignore[no-any-return]
+
+
+def _secure(request: Request) -> bool:
+    return request.headers.get("x-forwarded-proto", request.url.scheme) == "https"
+
+
+def render(request: Request, operator: Operator | None, template: str, status_code: int = 200,
+           **context: Any) -> Response:
+    console = _console(request)
+    nonce, new = csrf.nonce(request)
+    context.update(operator=operator, request=request)
+    if operator is not None:
+        context["csrf_token"] = csrf.token(console.settings.secret, operator.subject, nonce)
+    response = console.templates.TemplateResponse(request, template, context, status_code=status_code)
+    if new:
+        response.set_cookie(csrf.CSRF_COOKIE, nonce, httponly=True, samesite="strict", secure=_secure(request))
+    return response
+
+
+Handler = Callable[[Request, Operator], Awaitable[Response]]
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Sign in with `?token=` (local), then require an operator with at least one site."""
+
+    async def endpoint(request: Request) -> Response:
+        console = _console(request)
+        if request.method == "GET" and TOKEN_PARAM in request.query_params:
+            return _login(request, console)
+        operator = console.auth.operator(request)
+        if operator.access.empty:
+            raise Forbidden(f"operator {operator.name} is not assigned to any site")
+        return await handler(request, operator)
+
+    return endpoint
+
+
+def _login(request: Request, console: Console) -> Response:
+    if not console.auth.check_token(request.query_params[TOKEN_PARAM]):
+        raise Unauthorized("the token is not this console's: use the URL printed at start-up")
+    rest = [(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_PARAM]
+    target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_cookie(console.settings.secret, console.settings.local_operator),
+        max_age=SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    logger.info("operator %s signed in with the start-up token", console.settings.local_operator)
+    return response
+
+
+# -- pages ---------------------------------------------------------------------------------------------
+
+
+@authenticated
+async def home(request: Request, operator: Operator) -> Response:
+    return RedirectResponse("/alerts", status_code=303)
+
+
+@authenticated
+async def alert_list(request: Request, operator: Operator) -> Response:
+    console = _console(request)
+    params = dict(request.query_params)
+    try:
+        flt = AlertFilter.from_query(params)
+    except ValidationError as exc:
+        problem = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise HTTPException(400, f"bad filter: {problem}") from exc
+    page = console.store.list(operator.access, flt, PAGE_SIZE)
+    kept = {k: v for k, v in params.items() if k in AlertFilter.model_fields and k != "cursor" and v}
+    next_url = f"/alerts?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
+    return render(
+        request, operator, "alerts.html", page=page, flt=flt, next_url=next_url,
+        severities=[s.value for s in Severity],
+        sites=None if operator.access.all_sites else sorted(operator.access.sites),
+    )
+
+
+@authenticated
+async def alert_page(request: Request, operator: Operator) -> Response:
+    console = _console(request)
+    alert_id = request.path_params["alert_id"]
+    row = console.store.get(alert_id, operator.access)
+    if row is None:
+        raise HTTPException(404, f"no alert {alert_id} (or not one of your sites)")
+    alert = row.alert
+    expiry = console.settings.link_expiry_s
+    neighbours = console.store.camera_alerts_around(alert, CHART_WINDOW)
+    points = [
+        ScorePoint((other.alert.started_at - alert.started_at).total_seconds(), other.alert.score,
+                   other.alert.alert_id == alert.alert_id)
+        for other in neighbours
+    ] or [ScorePoint(0.0, alert.score, True)]
+    window_s = fitted_window([p.offset_s for p in points], CHART_WINDOW.total_seconds())
+    chart = ScoreChart(points, alert.threshold, window_s)
+    return render(
+        request, operator, "alert.html", row=row, alert=alert,
+        snapshot=media_link(console.s3, alert.snapshot, "snapshot", expiry),
+        clip=media_link(console.s3, alert.clip, "clip", expiry),
+        chart_svg=chart.svg(), chart_points=len(points),
+        audit=console.store.audit_trail(alert.alert_id),
+        reviewed=request.query_params.get("reviewed"),
+    )
+
+
+@authenticated
+async def review(request: Request, operator: Operator) -> Response:
+    console = _console(request)
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "form too large")
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    csrf.check(request, console.settings.secret, operator.subject, form.get(csrf.CSRF_FIELD))
+    label = form.get("label")
+    if label not in VERDICT_TEXT:
+        raise HTTPException(400, f"label must be one of {', '.join(VERDICT_TEXT)}")
+    alert_id = request.path_params["alert_id"]
+    row = console.store.get(alert_id, operator.access)
+    if row is None:
+        raise HTTPException(404, f"no alert {alert_id} (or not one of your sites)")
+    try:
+        console.store.review(row, label, operator.name)  # type: ignore[arg-type]
+    except ReviewConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    try:
+        write_label(console.s3, console.settings.archive_bucket, row.alert, label, operator.name)  # type: ignore[arg-type]
+    except (ClientError, BotoCoreError) as exc:
+        logger.error("feedback label not written alert_id=%s: %s", alert_id, exc)
+        raise HTTPException(502, "the review is recorded but the training label could not be written to S3; "
+                                 "submit the review again") from exc
+    return RedirectResponse(f"/alerts/{alert_id}?reviewed={label}", status_code=303)
+
+
+@authenticated
+async def cameras(request: Request, operator: Operator) -> Response:
+    console = _console(request)
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    statuses, checkpoints = read_statuses(console.dynamodb, console.settings.state_table, operator.access)
+    rows = [
+        camera_row(s, console.store.count_since(s.camera_id, midnight), now,
+                   checkpoint_at=checkpoints.get(s.camera_id))
+        for s in statuses
+    ]
+    return render(request, operator, "cameras.html", rows=rows, now=now)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def stylesheet(request: Request) -> Response:
+    return FileResponse(HERE / "static" / "console.css", media_type="text/css")
+
+
+# -- errors --------------------------------------------------------------------------------------------
+
+
+def _error(request: Request, status: int, title: str, message: str) -> Response:
+    return render(request, None, "error.html", status_code=status, status=status, title=title, message=message)
+
+
+async def _unauthorized(request: Request, exc: Exception) -> Response:
+    logger.info("401 %s %s: %s", request.method, request.url.path, exc)
+    return _error(request, 401, "Sign-in required", str(exc))
+
+
+async def _csrf_rejected(request: Request, exc: Exception) -> Response:
+    logger.warning("403 %s %s: %s", request.method, request.url.path, exc)
+    return _error(request, 403, "Refused", str(exc))
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    return _error(request, 403, "Not allowed", str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
+              413: "Too large", 502: "Storage error"}
+    return _error(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+
+
+def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None,
+               dynamodb: Any = None, s3: Any = None) -> Starlette:
+    """The console application; AWS clients come from the environment (`AWS_ENDPOINT_URL` locally)."""
+    dynamodb = dynamodb or boto3.client("dynamodb", region_name=settings.region, config=_BOTO_CONFIG)
+    s3 = s3 or boto3.client("s3", region_name=settings.region,
+                            config=_BOTO_CONFIG.merge(Config(signature_version="s3v4")))
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/alerts", alert_list),
+            Route("/alerts/{alert_id}", alert_page),
+            Route("/alerts/{alert_id}/review", review, methods=["POST"]),
+            Route("/cameras", cameras),
+            Route("/healthz", healthz),
+            Route("/static/console.css", stylesheet),
+        ],
+        exception_handlers={
+            Unauthorized: _unauthorized,
+            CsrfRejected: _csrf_rejected,
+            Forbidden: _forbidden,
+            HTTPException: _http_error,
+        },
+    )
+    app.add_middleware(SecurityHeaders)
+    app.state.console = Console(
+        settings=settings,
+        auth=Authenticator(settings, key_source),
+        store=AlertStore(dynamodb, settings.history_table, settings.audit_table),
+        dynamodb=dynamodb,
+        s3=s3,
+        templates=_templates(),
+    )
+    return app

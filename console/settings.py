@@ -1,0 +1,99 @@
+"""Console settings, from the environment (`env`) and the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from console import env as names
+from console.access import SiteAccess
+
+logger = logging.getLogger(__name__)
+
+MAX_LINK_EXPIRY_S = 7 * 24 * 3600
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the console cannot use."""
+
+
+class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    history_table: str = Field(default=names.DEFAULT_HISTORY_TABLE, description="Alert history table.")
+    audit_table: str = Field(default=names.DEFAULT_AUDIT_TABLE, description="Review audit table.")
+    state_table: str = Field(default=names.DEFAULT_STATE_TABLE, description="Worker state table.")
+    archive_bucket: str = Field(
+        default=names.DEFAULT_ARCHIVE_BUCKET, description="Bucket the feedback labels are written to."
+    )
+    auth_mode: Literal["token", "alb"] = Field(default="token", description="How operators sign in.")
+    token: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(24),
+        min_length=16,
+        description="Local mode: the login token (random per start unless set).",
+    )
+    secret: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(32),
+        min_length=16,
+        description="Signs session cookies and CSRF tokens (random per start unless set).",
+    )
+    local_access: SiteAccess = Field(
+        default_factory=SiteAccess.everything, description="Local mode: the sites the operator sees."
+    )
+    local_operator: str = Field(
+        default="local-operator", min_length=1, max_length=128, description="Local mode: the operator's name."
+    )
+    alb_arn: str = Field(default="", description="ALB mode: expected `signer` of the OIDC token.")
+    region: str = Field(default="us-east-1", description="AWS region (ALB public keys, presigning).")
+    sites_claim: str = Field(default=names.DEFAULT_SITES_CLAIM, description="Claim listing the sites.")
+    group_sites: dict[str, list[str]] = Field(
+        default_factory=dict, description="Group (`cognito:groups`) -> sites its members see."
+    )
+    link_expiry_s: int = Field(default=3600, gt=0, le=MAX_LINK_EXPIRY_S, description="Presigned link life.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ConsoleSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        simple = {
+            "history_table": names.HISTORY_TABLE_ENV,
+            "audit_table": names.AUDIT_TABLE_ENV,
+            "state_table": names.STATE_TABLE_ENV,
+            "archive_bucket": names.ARCHIVE_BUCKET_ENV,
+            "auth_mode": names.AUTH_MODE_ENV,
+            "token": names.TOKEN_ENV,
+            "secret": names.SECRET_ENV,
+            "alb_arn": names.ALB_ARN_ENV,
+            "sites_claim": names.SITES_CLAIM_ENV,
+            "link_expiry_s": names.LINK_EXPIRY_ENV,
+        }
+        for field, variable in simple.items():
+            if env.get(variable):
+                values[field] = env[variable]
+        region = next((env[name] for name in names.REGION_ENVS if env.get(name)), None)
+        if region:
+            values["region"] = region
+        try:
+            if env.get(names.LOCAL_SITES_ENV):
+                values["local_access"] = SiteAccess.parse(env[names.LOCAL_SITES_ENV])
+            if env.get(names.GROUP_SITES_ENV):
+                values["group_sites"] = json.loads(env[names.GROUP_SITES_ENV])
+            values.update(overrides)
+            settings = cls.model_validate(values)
+        except (ValidationError, ValueError) as exc:
+            raise SettingsError(f"invalid console settings: {_one_line(exc)}") from exc
+        if settings.auth_mode == "alb" and not settings.alb_arn:
+            raise SettingsError(f"{names.ALB_ARN_ENV} must name the load balancer when {names.AUTH_MODE_ENV}=alb")
+        return settings
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return str(exc)

@@ -1,0 +1,151 @@
+"""Reviews: the buttons write the training label and an audit entry; CSRF and conflicts are refused."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import AUDIT_TABLE, World
+
+from console.store import AlertStore, ReviewConflict
+from worker.archive.keys import feedback_key
+
+TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def csrf_token(client, alert_id: str) -> str:
+    return TOKEN.search(client.get(f"/alerts/{alert_id}").text).group(1)
+
+
+def label_object(world: World, alert) -> dict:
+    body = world.s3.get_object(Bucket=world.stack.names.bucket, Key=feedback_key(alert.camera_id, alert.alert_id))
+    return json.loads(body["Body"].read())
+
+
+def manifest_keys(world: World) -> list[str]:
+    listing = world.s3.list_objects_v2(Bucket=world.stack.names.bucket, Prefix="manifests/")
+    return [obj["Key"] for obj in listing.get("Contents", [])]
+
+
+def read_lines(world: World, key: str) -> list[str]:
+    body = world.s3.get_object(Bucket=world.stack.names.bucket, Key=key)["Body"].read().decode()
+    return [raw for raw in body.splitlines() if raw.strip()]
+
+
+def audit_items(world: World, alert_id: str) -> list[dict]:
+    items = world.dynamodb.query(TableName=AUDIT_TABLE, KeyConditionExpression="alert_id = :a",
+                                 ExpressionAttributeValues={":a": {"S": alert_id}})["Items"]
+    return [{k: v["S"] for k, v in item.items() if k not in ("at",)} for item in items]
+
+
+def test_false_alarm_writes_the_feedback_label_the_review_and_its_audit(world: World, client) -> None:
+    # GIVEN an archived alert the operator is looking at
+    alert = world.by_camera("lobby-1")[2]
+    token = csrf_token(client, alert.alert_id)
+    # WHEN they press "false alarm"
+    response = client.post(f"/alerts/{alert.alert_id}/review", data={"label": "false_alarm", "csrf_token": token},
+                           headers={"Origin": "http://127.0.0.1:8080"})
+    # THEN they are sent back to the alert, which says the review is saved
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/alerts/{alert.alert_id}?reviewed=false_alarm"
+    assert "Review saved: false alarm" in client.get(response.headers["location"]).text
+    # AND the training label is the object `python -m worker.feedback` writes
+    label = label_object(world, alert)
+    assert {k: v for k, v in label.items() if k != "labelled_at"} == {
+        "schema_version": "1", "alert_id": alert.alert_id, "camera_id": "lobby-1", "label": "false_alarm",
+        "operator": "local-operator", "note": None,
+    }
+    # AND the alert clip's manifest line carries false_alarm events for the next training run
+    lines = [json.loads(raw) for key in manifest_keys(world) for raw in read_lines(world, key)]
+    labelled = [line for line in lines if line.get("alert_id") == alert.alert_id]
+    assert len(labelled) == 1 and labelled[0]["events"][0]["label"] == "false_alarm"
+    assert all(not line.get("events") for line in lines if line.get("alert_id") != alert.alert_id)
+    # AND the list shows the review with who and when
+    listing = client.get("/alerts?review=false_alarm").text
+    assert re.findall(r'data-alert-id="([0-9a-f-]+)"', listing) == [alert.alert_id]
+    assert "false alarm</span>\n      <span class=\"muted\">by local-operator at " in listing
+    # AND the review is audited, before -> after
+    assert audit_items(world, alert.alert_id) == [{
+        "alert_id": alert.alert_id, "operator": "local-operator", "before": "unreviewed", "after": "false_alarm",
+        "camera_id": "lobby-1", "site": "demo-hq",
+    }]
+
+
+def test_changing_a_verdict_is_audited_twice_and_relabels(world: World, client) -> None:
+    alert = world.by_camera("dock-2")[0]
+    for label in ("false_alarm", "true_incident"):
+        token = csrf_token(client, alert.alert_id)
+        assert client.post(f"/alerts/{alert.alert_id}/review",
+                           data={"label": label, "csrf_token": token}).status_code == 303
+    assert label_object(world, alert)["label"] == "true_incident"
+    changes = sorted((i["before"], i["after"]) for i in audit_items(world, alert.alert_id))
+    assert changes == [("false_alarm", "true_incident"), ("unreviewed", "false_alarm")]
+    html = client.get(f"/alerts/{alert.alert_id}").text
+    assert "unreviewed → false alarm" in html and "false alarm → true incident" in html
+
+
+@pytest.mark.parametrize(
+    ("headers", "with_token", "reason"),
+    [
+        ({"Origin": "https://evil.example"}, True, "request from another origin (https://evil.example) refused"),
+        ({"Sec-Fetch-Site": "cross-site"}, True, "cross-site request refused"),
+        ({}, False, "the form has no CSRF token"),
+    ],
+)
+def test_cross_site_or_tokenless_post_is_a_403_and_changes_nothing(world, client, headers, with_token, reason) -> None:
+    alert = world.alerts[0]
+    token = csrf_token(client, alert.alert_id)
+    data = {"label": "false_alarm", **({"csrf_token": token} if with_token else {})}
+    response = client.post(f"/alerts/{alert.alert_id}/review", data=data, headers=headers)
+    assert response.status_code == 403
+    assert reason in response.text
+    assert audit_items(world, alert.alert_id) == []
+    with pytest.raises(world.s3.exceptions.NoSuchKey):
+        label_object(world, alert)
+
+
+def test_csrf_token_of_another_session_is_refused(world, console_client) -> None:
+    alert = world.alerts[0]
+    with console_client() as first, console_client() as second:
+        stolen = csrf_token(first, alert.alert_id)
+        csrf_token(second, alert.alert_id)  # second has its own nonce cookie
+        response = second.post(f"/alerts/{alert.alert_id}/review", data={"label": "true_incident", "csrf_token": stolen})
+    assert response.status_code == 403
+    assert "CSRF token is not valid" in response.text
+
+
+def test_bad_label_is_a_400(world, client) -> None:
+    alert = world.alerts[0]
+    response = client.post(f"/alerts/{alert.alert_id}/review",
+                           data={"label": "maybe", "csrf_token": csrf_token(client, alert.alert_id)})
+    assert response.status_code == 400
+
+
+def test_two_operators_reviewing_the_same_view_conflict(world: World) -> None:
+    # GIVEN two operators who loaded the same unreviewed alert
+    from console.access import SiteAccess
+
+    store = AlertStore(world.dynamodb, "vigil-alert-history", AUDIT_TABLE)
+    seen = store.get(world.alerts[0].alert_id, SiteAccess.everything())
+    store.review(seen, "true_incident", "alice")
+    # WHEN the second submits against the stale view THEN it is refused, not silently overwritten
+    with pytest.raises(ReviewConflict):
+        store.review(seen, "false_alarm", "bob")
+    assert store.get(world.alerts[0].alert_id, SiteAccess.everything()).review.by == "alice"
+
+
+def test_history_is_idempotent_and_keeps_the_review(world: World) -> None:
+    from alert_lambda.history import record_alert
+    from console.access import SiteAccess
+
+    store = AlertStore(world.dynamodb, "vigil-alert-history", AUDIT_TABLE)
+    alert = world.alerts[0]
+    store.review(store.get(alert.alert_id, SiteAccess.everything()), "false_alarm", "alice")
+    # WHEN the Lambda records the same alert again (a retried batch)
+    record_alert(alert, "vigil-alert-history")
+    # THEN there is still one item, with its review
+    items = world.dynamodb.query(TableName="vigil-alert-history", KeyConditionExpression="camera_id = :c",
+                                 ExpressionAttributeValues={":c": {"S": alert.camera_id}})["Items"]
+    assert [i["alert_id"]["S"] for i in items].count(alert.alert_id) == 1
+    assert store.get(alert.alert_id, SiteAccess.everything()).review.label == "false_alarm"
