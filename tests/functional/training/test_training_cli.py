@@ -102,8 +102,9 @@ def test_training_resumes_from_checkpoint_and_is_deterministic(make_video, write
     assert epochs == ["epoch=3", "epoch=4"]
     state = torch.load(ckpt / "checkpoint.pt", weights_only=False)
     assert (state["epoch"], state["config"]["input_size"], set(state)) == (
-        4, (48, 80), {"model", "optimizer", "epoch", "args", "config", "generator"},
+        4, (48, 80), {"model", "optimizer", "epoch", "args", "config", "generator", "plateau"},
     )
+    assert set(state["plateau"]) == {"patience", "best_loss", "best_epoch", "gain_epoch", "best_state"}
 
     # AND the same seed without a checkpoint gives the same thresholds twice
     first = main(get_args_parser().parse_args([*base, "--model-dir", str(tmp_path / "c"), "--epochs", "1"]))
