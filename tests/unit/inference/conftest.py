@@ -6,7 +6,6 @@ scripted from a small module."""
 from __future__ import annotations
 
 import json
-import tarfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from inference_artifacts import build_scene_difference_artifact
 
 TINY_MODEL_VERSION = "tiny-test-1"
 CAMERA_ID = "cam-1"
@@ -32,47 +32,14 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     yield cache
 
 
-class SceneDifference(torch.nn.Module):
-    """A frame model small enough to build in a test, with the artifact's contract: uint8 N x H x W x 3 RGB
-    of any size -> (scores[N], maps[N, 6, 10]). Frames are resized to 48 x 80; a block's error is the mean
-    squared difference (0..1 scale) from the empty scene over its 8 x 8 pixels; the score is the largest."""
-
-    def __init__(self, background: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("background", self.resize(background))
-
-    @staticmethod
-    def resize(frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2).float().div(255.0)
-        return torch.nn.functional.interpolate(x, size=(48, 80), mode="bilinear", align_corners=False, antialias=True)
-
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        error = (self.resize(frames) - self.background).pow(2).mean(dim=1, keepdim=True)
-        maps = torch.nn.functional.avg_pool2d(error, kernel_size=8, stride=8).squeeze(1)
-        return maps.flatten(1).amax(dim=1), maps
-
-
 @pytest.fixture
 def tiny_model_dir(make_video: Callable[..., Path], _session_cache: dict) -> Path:
     """A model dir (model.tar.gz, model.pt, config.json) of `SceneDifference` on a real H.264 clip of the
     empty scene, thresholds calibrated on its frames as training does (max x 1.5), built once per session."""
     model_dir = _session_cache["root"] / "model"
     if not (model_dir / "model.tar.gz").exists():
-        normal = torch.from_numpy(decode(make_video("normal.mp4", n_frames=12)))
-        module = SceneDifference(normal[:1])
-        with torch.inference_mode():
-            scores, _maps = module(normal)
-        threshold = max(float(scores.max()) * 1.5, 1e-4)
-        config = {"model_version": TINY_MODEL_VERSION, "input_size": [48, 80], "threshold": threshold,
-                  "thresholds": {CAMERA_ID: threshold * 1.1}, "region_threshold": threshold / 2}
-        model_dir.mkdir(parents=True)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
-            torch.jit.script(module).save(str(model_dir / "model.pt"))
-        (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
-        with tarfile.open(model_dir / "model.tar.gz", "w:gz") as tar:
-            for name in ("model.pt", "config.json"):
-                tar.add(model_dir / name, arcname=name)
+        normal = decode(make_video("normal.mp4", n_frames=12))
+        build_scene_difference_artifact(model_dir, normal, TINY_MODEL_VERSION, CAMERA_ID)
     return model_dir
 
 
