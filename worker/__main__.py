@@ -96,6 +96,17 @@ def _config_errors(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The per-run flags that override the config file, the same for one camera or a fleet."""
+    return {
+        "endpoint_name": args.endpoint_name,
+        "speed": args.speed,
+        "start_s": args.start_s,
+        "end_s": args.end_s,
+        "sample_fps": args.sample_fps,
+    }
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format=LOG_FORMAT, stream=sys.stderr)
@@ -105,15 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_fleet(args)
     try:
         config = load_config(
-            args.config,
-            camera_id=args.camera_id,
-            site=args.site,
-            source=args.source,
-            endpoint_name=args.endpoint_name,
-            speed=args.speed,
-            start_s=args.start_s,
-            end_s=args.end_s,
-            sample_fps=args.sample_fps,
+            args.config, camera_id=args.camera_id, site=args.site, source=args.source, **_flag_overrides(args)
         )
     except ConfigFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -170,15 +173,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     def load(**camera: str) -> WorkerConfig:
-        return load_config(
-            args.config,
-            **camera,
-            endpoint_name=args.endpoint_name,
-            speed=args.speed,
-            start_s=args.start_s,
-            end_s=args.end_s,
-            sample_fps=args.sample_fps,
-        )
+        return load_config(args.config, **camera, **_flag_overrides(args))
 
     try:
         configs = camera_configs(parse_cameras(os.environ.get(ENV_CAMERAS)), load)
