@@ -21,6 +21,13 @@ Request bodies (by `Content-Type`):
 Every body is at most `MAX_PAYLOAD_BYTES` (SageMaker's real-time limit) and every decoded frame at most
 `MAX_FRAME_PIXELS`; a larger body or frame, or more items than the endpoint's batch limit, is a 413.
 
+Cameras: a request may name its camera in SageMaker custom attributes (`camera_id=<id>`); the
+response's `threshold` is then that camera's calibrated threshold. A request that batches the items
+of several cameras names one camera per item instead, in item order: `camera_ids=<id>|<id>|...`
+(`CAMERA_IDS_ATTRIBUTE`, `|`-separated, at most `MAX_CUSTOM_ATTRIBUTES_CHARS` for the whole header,
+SageMaker's limit); each `FrameResult` then carries its camera's `threshold` (the field is left out
+of results otherwise, so older clients still read the response).
+
 Response (`Accept: application/json`, or `*/*`, or none): `InferenceResponse`, one `FrameResult` per
 item, in request order. Errors are JSON `{"message": ...}` with the HTTP status: 400 undecodable body,
 406 unacceptable `Accept`, 413 too large, 415 unsupported content type, 500 anything else.
@@ -45,6 +52,11 @@ ACCEPTED_CONTENT_TYPES = (CONTENT_TYPE_NPY, CONTENT_TYPE_JPEG, CONTENT_TYPE_PNG,
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # A small compressed image can decode to gigabytes; frames over this many pixels are a 413.
 MAX_FRAME_PIXELS = 4096 * 4096
+# Custom attributes naming the cameras of a request (see the module docstring).
+CAMERA_ATTRIBUTE = "camera_id"
+CAMERA_IDS_ATTRIBUTE = "camera_ids"
+CAMERA_IDS_SEPARATOR = "|"
+MAX_CUSTOM_ATTRIBUTES_CHARS = 1024  # SageMaker's limit on X-Amzn-SageMaker-Custom-Attributes
 
 
 class RequestItem(BaseModel):
@@ -83,6 +95,12 @@ class FrameResult(BaseModel):
 
     score: float = Field(description="Anomaly score of the frame; higher is more unusual.")
     regions: list[Region] = Field(default_factory=list, description="Where the frame is unusual.")
+    threshold: float | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Calibrated threshold of this item's camera, when the request named a camera per "
+        "item (`camera_ids`); left out of the JSON otherwise.",
+    )
 
     @field_validator("score")
     @classmethod

@@ -11,7 +11,9 @@ undecodable body or wrong shape for the model, 406 unacceptable `Accept`, 413 to
 else is a 500 (the server logs the traceback).
 
 A request may name its camera in SageMaker custom attributes (`X-Amzn-SageMaker-Custom-Attributes:
-camera_id=<id>`); the response's `threshold` is then that camera's calibrated threshold, if any.
+camera_id=<id>`); the response's `threshold` is then that camera's calibrated threshold, if any. A
+request batching several cameras names one per item (`camera_ids=<id>|<id>|...`); each result then
+carries its camera's threshold, and its regions are found with it.
 
 Hardware: torch intra-op threads from `inference.env`; on a GPU the model runs there under autocast
 in half precision (`VIGIL_PRECISION`, see `select_precision`); every forward is under
@@ -38,6 +40,9 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
 from contracts.inference import (
+    CAMERA_ATTRIBUTE,
+    CAMERA_IDS_ATTRIBUTE,
+    CAMERA_IDS_SEPARATOR,
     CONTENT_TYPE_JPEG,
     CONTENT_TYPE_JSON,
     CONTENT_TYPE_NPY,
@@ -56,7 +61,6 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
-CAMERA_ATTRIBUTE = "camera_id"
 IMAGE_FORMATS = {CONTENT_TYPE_JPEG: ("JPEG",), CONTENT_TYPE_PNG: ("PNG",), CONTENT_TYPE_JSON: ("JPEG", "PNG")}
 ACCEPTABLE = ("*/*", "application/*", CONTENT_TYPE_JSON)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -124,6 +128,8 @@ class Batch:
     frames: np.ndarray
     camera_id: str | None = None
     media_type: str = CONTENT_TYPE_NPY
+    camera_ids: list[str] | None = None
+    """One camera per item (`camera_ids` custom attribute), when the request batches several cameras."""
 
 
 def select_precision(requested: str, cuda_available: bool) -> tuple[torch.device, torch.dtype]:
@@ -202,7 +208,14 @@ def input_fn(body: bytes, content_type: str | None, context: Any = None) -> Batc
         frames = _decode_json(body)
     else:
         frames = _decode_image(body, IMAGE_FORMATS[media_type], "body")[np.newaxis]
-    return Batch(frames=frames, camera_id=camera_from_context(context), media_type=media_type)
+    attributes = custom_attributes(context)
+    camera_ids = attributes.get(CAMERA_IDS_ATTRIBUTE)
+    return Batch(
+        frames=frames,
+        camera_id=attributes.get(CAMERA_ATTRIBUTE),
+        media_type=media_type,
+        camera_ids=camera_ids.split(CAMERA_IDS_SEPARATOR) if camera_ids else None,
+    )
 
 
 def model_input(data: Batch, temporal_window: int) -> np.ndarray:
@@ -252,12 +265,17 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
         logger.error("model %s produced non-finite scores %s", model.model_version, scores.tolist())
         raise InferenceError("the model produced a non-finite score", status=500)
     threshold = model.threshold_for(data.camera_id)
+    per_item = data.camera_ids is not None
+    if per_item and len(data.camera_ids) != len(items):
+        raise BadRequest(f"{CAMERA_IDS_ATTRIBUTE} names {len(data.camera_ids)} cameras for {len(items)} items")
+    cameras = data.camera_ids if per_item else [data.camera_id] * len(items)
     results = []
-    for score, error_map in zip(scores.tolist(), maps.numpy(), strict=True):
+    for score, error_map, camera_id in zip(scores.tolist(), maps.numpy(), cameras, strict=True):
+        item_threshold = model.threshold_for(camera_id)
         regions = []
-        if threshold is not None and model.region_threshold is not None:
-            regions = find_regions(error_map, threshold, model.region_threshold)
-        results.append(FrameResult(score=score, regions=regions))
+        if item_threshold is not None and model.region_threshold is not None:
+            regions = find_regions(error_map, item_threshold, model.region_threshold)
+        results.append(FrameResult(score=score, regions=regions, threshold=item_threshold if per_item else None))
     return InferenceResponse(
         model_version=model.model_version, threshold=threshold, temporal_window=model.temporal_window,
         results=results,
@@ -290,14 +308,14 @@ def accepts_json(accept: str | None) -> bool:
     return False
 
 
-def camera_from_context(context: Any) -> str | None:
-    """`camera_id` from the custom attributes header (`camera_id=lobby`, other attributes allowed)."""
+def custom_attributes(context: Any) -> dict[str, str]:
+    """The request's SageMaker custom attributes (empty without a context or the header)."""
     if context is None or not hasattr(context, "get_request_header"):
-        return None
+        return {}
     header = context.get_request_header(0, CUSTOM_ATTRIBUTES_HEADER) or context.get_request_header(
         0, CUSTOM_ATTRIBUTES_HEADER.lower()
     )
-    return parse_custom_attributes(header).get(CAMERA_ATTRIBUTE) if header else None
+    return parse_custom_attributes(header) if header else {}
 
 
 def parse_custom_attributes(header: str) -> dict[str, str]:

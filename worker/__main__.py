@@ -29,7 +29,14 @@ from worker.metrics import MetricsReporter, TimedDetector
 from worker.pipeline import build_worker
 from worker.sources import SourceError
 from worker.spool import SpoolError
-from worker.supervisor import CamerasError, Supervisor, camera_configs, default_worker_id, parse_cameras
+from worker.supervisor import (
+    CamerasError,
+    Supervisor,
+    camera_configs,
+    default_worker_id,
+    fleet_batcher,
+    parse_cameras,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -188,12 +195,16 @@ def run_fleet(args: argparse.Namespace) -> int:
         return EXIT_OK
     tables = {config.kvs.state_table for config in configs.values()}
     try:
+        batcher = fleet_batcher(configs)
         leases = LeaseManager(
             default_worker_id(),
             configs,
             table_name=tables.pop(),
             settings=LeaseSettings(lease_s=args.lease_s, margin_s=args.lease_s / 10),
         )
+    except ValueError as exc:  # the cameras' configs disagree on the shared endpoint settings
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except BotoCoreError as exc:
         print(f"error: AWS client setup failed: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -205,7 +216,9 @@ def run_fleet(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    Supervisor(configs, leases, stop_event=stop_event, metrics_interval_s=args.metrics_interval_s).run()
+    Supervisor(
+        configs, leases, stop_event=stop_event, metrics_interval_s=args.metrics_interval_s, batcher=batcher
+    ).run()
     return EXIT_OK
 
 

@@ -147,6 +147,32 @@ class KvsConfig(BaseModel):
     )
 
 
+class FleetBatchConfig(BaseModel):
+    """Fleet mode (`worker.supervisor`): the cameras of one worker task share InvokeEndpoint calls
+    (`worker.batching`); a call goes out when `max_batch` frames wait or the oldest has waited
+    `max_wait_ms`. One camera (`python -m worker --source ...`) batches its own frames instead
+    (`batch_size`, `batch_max_wait_s`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(
+        default=True, description="Share calls across the task's cameras; false: one call per camera batch."
+    )
+    max_batch: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Frames (or windows) per shared call, at most; also kept under the endpoint's 6 MB "
+        "payload limit. Keep it at or below the endpoint's VIGIL_MAX_BATCH.",
+    )
+    max_wait_ms: float = Field(
+        default=20.0,
+        ge=0.0,
+        le=1000.0,
+        description="Longest wait of a frame for others to share its call (latency added at most).",
+    )
+
+
 class WorkerConfig(BaseModel):
     """Everything one worker needs to watch one camera."""
 
@@ -181,6 +207,7 @@ class WorkerConfig(BaseModel):
     batch_max_wait_s: float = Field(
         default=0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it is sent."
     )
+    fleet_batch: FleetBatchConfig = Field(default_factory=FleetBatchConfig)
     inference_max_side: int | None = Field(
         default=960,
         ge=32,

@@ -15,7 +15,11 @@ shorter than T - 1 (a new camera, a resolution change) the oldest frame it has i
 model saw at the start of its training clips. T is `temporal_window` when given, else discovered:
 the first request carries one frame; a frame model answers it (with `temporal_window` 1), a
 temporal model refuses it with a 400 that names its `temporal_window`. A later 400 naming another T
-(the model was replaced) switches to it and retries once."""
+(the model was replaced) switches to it and retries once.
+
+Layers: `EndpointClient` (one InvokeEndpoint with retries, the answer checked), `TemporalDetector`
+(one camera's history, window discovery, payload chunks), `SageMakerDetector` (a camera that calls
+the endpoint itself); in fleet mode `worker.batching.CameraDetector` shares the calls instead."""
 
 from __future__ import annotations
 
@@ -37,7 +41,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from contracts.inference import CONTENT_TYPE_JSON, CONTENT_TYPE_NPY, MAX_PAYLOAD_BYTES, InferenceResponse
+from contracts.inference import (
+    CAMERA_ATTRIBUTE,
+    CONTENT_TYPE_JSON,
+    CONTENT_TYPE_NPY,
+    MAX_PAYLOAD_BYTES,
+    InferenceResponse,
+)
 from worker.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
 
 logger = logging.getLogger(__name__)
@@ -83,7 +93,7 @@ def fit_within(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-class _WindowMismatch(Exception):
+class WindowMismatch(Exception):
     """The endpoint refused the request because its model scores windows of another size."""
 
     def __init__(self, window: int) -> None:
@@ -112,33 +122,114 @@ def encode_npy(images: Sequence[np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-class SageMakerDetector(Detector):
+class EndpointClient:
+    """`InvokeEndpoint` with retries, the answer checked against `contracts.inference`: what one
+    camera's `SageMakerDetector` and the cross-camera `worker.batching.BatchingDetector` share."""
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        client: Any = None,
+        max_attempts: int = 4,
+        retry_base_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint_name = endpoint_name
+        self.client = client or boto3.client(
+            "sagemaker-runtime", config=NO_BOTOCORE_RETRIES.merge(INVOKE_TIMEOUTS)
+        )
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self.sleep = sleep
+        self.retries = 0
+
+    def score(self, items: list[np.ndarray], window: int, custom_attributes: str) -> InferenceResponse:
+        """One InvokeEndpoint for `items` (frames, or windows of `window` frames), one result each.
+        `WindowMismatch` when the endpoint's model scores windows of another size."""
+        body = encode_npy(items)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise DetectorError(
+                f"request of {len(body)} bytes for {len(items)} item(s) of {window} frame(s) is over the "
+                f"endpoint's {MAX_PAYLOAD_BYTES} bytes; lower inference_max_side"
+            )
+        payload = self._invoke(body, window, custom_attributes)
+        try:
+            response = InferenceResponse.model_validate_json(payload)
+        except ValidationError as exc:
+            raise DetectorError(
+                f"endpoint {self.endpoint_name} answered an invalid response: {exc.errors()[0]['msg']}"
+            ) from None
+        if len(response.results) != len(items):
+            raise DetectorError(
+                f"endpoint {self.endpoint_name} answered {len(response.results)} results for {len(items)} frames"
+            )
+        if response.temporal_window != window:
+            raise DetectorError(
+                f"endpoint {self.endpoint_name} scored {len(items)} item(s) of {window} frame(s) as "
+                f"temporal_window={response.temporal_window}"
+            )
+        return response
+
+    def _invoke(self, body: bytes, window: int, custom_attributes: str) -> bytes:
+        for attempt in range(self.max_attempts):
+            try:
+                answer = self.client.invoke_endpoint(
+                    EndpointName=self.endpoint_name,
+                    ContentType=CONTENT_TYPE_NPY,
+                    Accept=CONTENT_TYPE_JSON,
+                    CustomAttributes=custom_attributes,
+                    Body=body,
+                )
+                return answer["Body"].read()
+            except (ClientError, BotoCoreError) as exc:
+                named = _WINDOW_IN_ERROR.search(str(exc))
+                if named and int(named.group(1)) != window and not is_retryable(exc):
+                    raise WindowMismatch(int(named.group(1))) from None
+                if not is_retryable(exc):
+                    raise DetectorError(f"endpoint {self.endpoint_name}: {exc}") from None
+                if attempt + 1 == self.max_attempts:
+                    raise DetectorError(
+                        f"endpoint {self.endpoint_name} failed {self.max_attempts} attempts, last: {exc}"
+                    ) from None
+                delay_s = backoff_delay(attempt, self.retry_base_s)
+                self.retries += 1
+                logger.warning(
+                    "invoke_endpoint retry %s endpoint=%s attempt=%d delay_s=%.2f: %s",
+                    custom_attributes,
+                    self.endpoint_name,
+                    attempt + 1,
+                    delay_s,
+                    exc,
+                )
+                self.sleep(delay_s)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
+class TemporalDetector(Detector):
+    """One camera's frames scored by a model that may want windows: the history (`observe`), the
+    window discovery and the payload chunks; a subclass sends each chunk (`_invoke_items`)."""
+
     def __init__(
         self,
         endpoint_name: str,
         *,
         camera_id: str,
-        client: Any = None,
         max_side: int | None = None,
-        max_attempts: int = 4,
-        retry_base_s: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
         temporal_window: int | None = None,
     ) -> None:
         self.endpoint_name = endpoint_name
         self.camera_id = camera_id
-        self.client = client or boto3.client(
-            "sagemaker-runtime", config=NO_BOTOCORE_RETRIES.merge(INVOKE_TIMEOUTS)
-        )
         self.max_side = max_side
-        self.max_attempts = max_attempts
-        self.retry_base_s = retry_base_s
-        self.sleep = sleep
-        self.retries = 0
         self.temporal_window = temporal_window  # None until known
         self._lock = threading.Lock()
         self._history: deque[np.ndarray] = deque(maxlen=self._history_len())
         self._pinned: OrderedDict[int, _Pinned] = OrderedDict()
+
+    @abstractmethod
+    def _invoke_items(self, items: list[np.ndarray], window: int) -> InferenceResponse:
+        """Score one chunk of this camera's items (frames, or windows of `window` frames); may raise
+        `DetectorError` or `WindowMismatch`."""
 
     # -- history (reader thread via observe, analyser thread via detect) -------------------------
 
@@ -196,14 +287,14 @@ class SageMakerDetector(Detector):
             return rest.model_copy(update={"results": [*first.results, *rest.results]})
         try:
             return self._score(images, self.temporal_window)
-        except _WindowMismatch as mismatch:  # the model was replaced by one with another window
+        except WindowMismatch as mismatch:  # the model was replaced by one with another window
             self._set_window(mismatch.window)
             return self._score(images, mismatch.window)
 
     def _discover(self, image: np.ndarray) -> InferenceResponse:
         try:
             response = self._score([image], 1)
-        except _WindowMismatch as mismatch:
+        except WindowMismatch as mismatch:
             self._set_window(mismatch.window)
             return self._score([image], mismatch.window)
         self._set_window(response.temporal_window)
@@ -225,61 +316,30 @@ class SageMakerDetector(Detector):
         results = [result for response in responses for result in response.results]
         return responses[-1].model_copy(update={"results": results})
 
-    def _invoke_items(self, items: list[np.ndarray], window: int) -> InferenceResponse:
-        body = encode_npy(items)
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise DetectorError(
-                f"request of {len(body)} bytes for {len(items)} item(s) of {window} frame(s) is over the "
-                f"endpoint's {MAX_PAYLOAD_BYTES} bytes; lower inference_max_side"
-            )
-        payload = self._invoke(body)
-        try:
-            response = InferenceResponse.model_validate_json(payload)
-        except ValidationError as exc:
-            raise DetectorError(
-                f"endpoint {self.endpoint_name} answered an invalid response: {exc.errors()[0]['msg']}"
-            ) from None
-        if len(response.results) != len(items):
-            raise DetectorError(
-                f"endpoint {self.endpoint_name} answered {len(response.results)} results for {len(items)} frames"
-            )
-        if response.temporal_window != window:
-            raise DetectorError(
-                f"endpoint {self.endpoint_name} scored {len(items)} item(s) of {window} frame(s) as "
-                f"temporal_window={response.temporal_window}"
-            )
-        return response
 
-    def _invoke(self, body: bytes) -> bytes:
-        for attempt in range(self.max_attempts):
-            try:
-                answer = self.client.invoke_endpoint(
-                    EndpointName=self.endpoint_name,
-                    ContentType=CONTENT_TYPE_NPY,
-                    Accept=CONTENT_TYPE_JSON,
-                    CustomAttributes=f"camera_id={self.camera_id}",
-                    Body=body,
-                )
-                return answer["Body"].read()
-            except (ClientError, BotoCoreError) as exc:
-                named = _WINDOW_IN_ERROR.search(str(exc))
-                if named and int(named.group(1)) != self.temporal_window and not is_retryable(exc):
-                    raise _WindowMismatch(int(named.group(1))) from None
-                if not is_retryable(exc):
-                    raise DetectorError(f"endpoint {self.endpoint_name}: {exc}") from None
-                if attempt + 1 == self.max_attempts:
-                    raise DetectorError(
-                        f"endpoint {self.endpoint_name} failed {self.max_attempts} attempts, last: {exc}"
-                    ) from None
-                delay_s = backoff_delay(attempt, self.retry_base_s)
-                self.retries += 1
-                logger.warning(
-                    "invoke_endpoint retry camera=%s endpoint=%s attempt=%d delay_s=%.2f: %s",
-                    self.camera_id,
-                    self.endpoint_name,
-                    attempt + 1,
-                    delay_s,
-                    exc,
-                )
-                self.sleep(delay_s)
-        raise AssertionError("unreachable")  # the loop returns or raises
+class SageMakerDetector(TemporalDetector):
+    """A camera's own InvokeEndpoint calls (one camera per process, or batching off)."""
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        camera_id: str,
+        client: Any = None,
+        max_side: int | None = None,
+        max_attempts: int = 4,
+        retry_base_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+        temporal_window: int | None = None,
+    ) -> None:
+        super().__init__(endpoint_name, camera_id=camera_id, max_side=max_side, temporal_window=temporal_window)
+        self.endpoint = EndpointClient(
+            endpoint_name, client=client, max_attempts=max_attempts, retry_base_s=retry_base_s, sleep=sleep
+        )
+
+    @property
+    def retries(self) -> int:
+        return self.endpoint.retries
+
+    def _invoke_items(self, items: list[np.ndarray], window: int) -> InferenceResponse:
+        return self.endpoint.score(items, window, f"{CAMERA_ATTRIBUTE}={self.camera_id}")

@@ -305,9 +305,13 @@ class Worker:
         )
 
 
-def build_worker(config: WorkerConfig, stop_event: threading.Event | None = None) -> Worker:
+def build_worker(
+    config: WorkerConfig, stop_event: threading.Event | None = None, *, detector: Detector | None = None
+) -> Worker:
     """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher.
-    The source is opened here, so a missing or unreadable source fails before any thread starts."""
+    The source is opened here, so a missing or unreadable source fails before any thread starts.
+    `detector`: instead of a `SageMakerDetector` of the camera's own (fleet mode: one that shares
+    the calls of every camera, `worker.batching`)."""
     stop_event = stop_event or threading.Event()
     kvs = build_kvs_source(config, stop_event) if is_kvs(config.source) else None
     source = kvs.source if kvs is not None else AvSource(
@@ -320,7 +324,7 @@ def build_worker(config: WorkerConfig, stop_event: threading.Event | None = None
         stop_event=stop_event,
     )
     source.open()
-    detector = SageMakerDetector(
+    detector = detector or SageMakerDetector(
         config.endpoint_name,
         camera_id=config.camera_id,
         max_side=config.inference_max_side,

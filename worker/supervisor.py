@@ -6,7 +6,11 @@ set by Terraform); each is read from `kvs://<stream_name>`. Every heartbeat (`le
 supervisor ticks its `LeaseManager`, starts a worker for each camera it now owns, stops the worker of
 each camera it lost or released (stop = finish the batch in hand, flush alerts, advance the
 checkpoint), and starts again a worker whose reader ended or failed. On the stop event (SIGTERM) it
-stops every worker, then `release_all()`, so another task takes the cameras over at its next tick."""
+stops every worker, then `release_all()`, so another task takes the cameras over at its next tick.
+
+With a `BatchingDetector` (`fleet_batch` in the config, on by default) the cameras' frames share
+InvokeEndpoint calls: each worker gets its camera's `CameraDetector`; the dispatcher starts with
+`run()` and stops after the workers (their last batches answered), before the leases go back."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from worker.batching import BatchingDetector, build_batching_detector
 from worker.config import CAMERA_ID_PATTERN, WorkerConfig
 from worker.env import ENV_CAMERAS
 from worker.leases import LeaseManager, TickResult
@@ -87,6 +92,29 @@ def camera_configs(
     }
 
 
+def fleet_batcher(configs: dict[str, WorkerConfig]) -> BatchingDetector | None:
+    """The dispatcher the cameras share (None when `fleet_batch.enabled` is false). The fleet's
+    configs come from one file and one set of flags, so they agree on the endpoint and its settings."""
+    first = next(iter(configs.values()))
+    differing = {
+        field for config in configs.values()
+        for field in ("fleet_batch", "endpoint_name", "max_attempts", "retry_base_s")
+        if getattr(config, field) != getattr(first, field)
+    }
+    if differing:
+        raise ValueError(f"the fleet's cameras must agree on {sorted(differing)}")
+    settings = first.fleet_batch
+    if not settings.enabled:
+        return None
+    return build_batching_detector(
+        first.endpoint_name,
+        max_batch=settings.max_batch,
+        max_wait_s=settings.max_wait_ms / 1000,
+        max_attempts=first.max_attempts,
+        retry_base_s=first.retry_base_s,
+    )
+
+
 def default_worker_id() -> str:
     """Unique per process: host (the Fargate task's ENI host name), pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -99,18 +127,21 @@ class Supervisor:
         leases: LeaseManager,
         *,
         stop_event: threading.Event | None = None,
-        build: Callable[[WorkerConfig, threading.Event], Worker] = build_worker,
+        build: Callable[[WorkerConfig, threading.Event], Worker] | None = None,
         metrics_interval_s: float = 0.0,
+        batcher: BatchingDetector | None = None,
     ) -> None:
         """`configs`: camera id -> its worker config (the cameras `leases` shares). `build`: a
-        worker for a config with its own stop event (the production wiring by default)."""
+        worker for a config with its own stop event (the production wiring by default). `batcher`:
+        the calls the cameras share (started by `run()`, stopped by `shutdown()`)."""
         unknown = set(leases.cameras) ^ set(configs)
         if unknown:
             raise ValueError(f"leases and configs name different cameras: {sorted(unknown)}")
         self.configs = configs
         self.leases = leases
         self.stop_event = stop_event or threading.Event()
-        self.build = build
+        self.batcher = batcher
+        self.build = build or self._build_worker
         self.metrics_interval_s = metrics_interval_s
         self.workers: dict[str, Worker] = {}
         self._reporters: dict[str, MetricsReporter] = {}
@@ -145,6 +176,8 @@ class Supervisor:
             len(self.configs),
             self.leases.settings.lease_s,
         )
+        if self.batcher is not None:
+            self.batcher.start()
         try:
             while not self.stop_event.is_set():
                 try:
@@ -162,6 +195,8 @@ class Supervisor:
         if cameras:
             with ThreadPoolExecutor(max_workers=len(cameras), thread_name_prefix="stop") as pool:
                 list(pool.map(self._stop_worker, cameras))
+        if self.batcher is not None:  # after the workers: their last batches are answered
+            self.batcher.stop()
         try:
             self.leases.release_all()
         except (ClientError, BotoCoreError) as exc:  # they expire within one lease period anyway
@@ -169,6 +204,12 @@ class Supervisor:
         logger.info("supervisor stopped worker=%s", self.leases.worker_id)
 
     # -- workers ---------------------------------------------------------------------------------
+
+    def _build_worker(self, config: WorkerConfig, stop_event: threading.Event) -> Worker:
+        detector = None
+        if self.batcher is not None:
+            detector = self.batcher.for_camera(config.camera_id, max_side=config.inference_max_side)
+        return build_worker(config, stop_event, detector=detector)
 
     def _start_worker(self, camera_id: str) -> None:
         config = self.configs[camera_id]

@@ -131,6 +131,42 @@ def test_camera_custom_attribute_selects_its_threshold(model, scenes):
     assert (named.threshold, unknown.threshold, plain.threshold) == (123.0, model.threshold, model.threshold)
 
 
+def test_camera_ids_give_each_item_its_cameras_threshold(model, scenes):
+    # GIVEN per-camera thresholds and a request batching cam-1, an unknown camera and cam-1 again
+    model.thresholds = {"cam-1": 123.0}
+    body = npy(scenes["normal"][:3])
+    attributes = {"X-Amzn-SageMaker-Custom-Attributes": "camera_ids=cam-1|elsewhere|cam-1"}
+
+    # WHEN it is scored
+    response = predict_fn(input_fn(body, "application/x-npy", Headers(**attributes)), model)
+
+    # THEN each result carries its camera's threshold (the response's is the global one)
+    assert [result.threshold for result in response.results] == [123.0, model.threshold, 123.0]
+    assert response.threshold == model.threshold
+
+
+def test_results_leave_out_the_item_threshold_unless_cameras_are_named_per_item(model, scenes):
+    # GIVEN a request that names one camera for the whole batch
+    body = npy(scenes["normal"][:1])
+    data = input_fn(body, "application/x-npy", Headers(**{"X-Amzn-SageMaker-Custom-Attributes": "camera_id=c"}))
+
+    # WHEN answered
+    answer = json.loads(output_fn(predict_fn(data, model), "application/json"))
+
+    # THEN the results have no threshold key (clients from before camera_ids still read them)
+    assert [sorted(result) for result in answer["results"]] == [["regions", "score"]]
+
+
+def test_camera_ids_must_name_one_camera_per_item(model, scenes):
+    # GIVEN two items but three cameras named
+    body = npy(scenes["normal"][:2])
+    data = input_fn(body, "application/x-npy", Headers(**{"X-Amzn-SageMaker-Custom-Attributes": "camera_ids=a|b|c"}))
+
+    # WHEN scored THEN it is a 400 that says why
+    with pytest.raises(BadRequest, match="camera_ids names 3 cameras for 2 items"):
+        predict_fn(data, model)
+
+
 PNG_2x2 = image_bytes(np.zeros((2, 2, 3), np.uint8), "PNG")
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from worker.archive.schedule import ScheduleConfig
 from worker.config import (
     ConfigFileError,
+    FleetBatchConfig,
     KvsConfig,
     MotionConfig,
     PolicyConfig,
@@ -48,6 +49,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
         "queue_size": 16,
         "batch_size": 1,
         "batch_max_wait_s": 0.05,
+        "fleet_batch": FleetBatchConfig().model_dump(),
         "inference_max_side": 960,
         "max_attempts": 4,
         "retry_base_s": 0.1,
@@ -64,6 +66,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
     )
     assert (config.motion.heartbeat_s, config.policy.min_frames, config.policy.clear_after_s) == (2.0, 2, 2.0)
     assert (config.policy.event_type, config.policy.threshold) == ("scene_anomaly", None)
+    assert config.fleet_batch == FleetBatchConfig(enabled=True, max_batch=8, max_wait_ms=20.0)
 
 
 def test_aws_names_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
@@ -87,6 +90,9 @@ def test_aws_names_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
         ({"policy": {"min_frames": 0}}, ("policy", "min_frames")),
         ({"policy": {"thresold": 1.0}}, ("policy", "thresold")),
         ({"batch_size": 33}, ("batch_size",)),
+        ({"fleet_batch": {"max_batch": 0}}, ("fleet_batch", "max_batch")),
+        ({"fleet_batch": {"max_wait_ms": 1001}}, ("fleet_batch", "max_wait_ms")),
+        ({"fleet_batch": {"max_wait": 5}}, ("fleet_batch", "max_wait")),
         ({"sampel_fps": 5}, ("sampel_fps",)),
         ({"start_s": 5, "end_s": 5}, ()),
     ],
