@@ -26,9 +26,13 @@ class FrameSampler:
         self.interval_s = 1.0 / sample_fps
         self._next_due_s: float | None = None
 
+    def due(self, pts_s: float) -> bool:
+        """Whether `accept(pts_s)` would keep the frame (the schedule does not move)."""
+        return self._next_due_s is None or pts_s >= self._next_due_s - _TOLERANCE_S
+
     def accept(self, pts_s: float) -> bool:
         """True when the frame at media time `pts_s` is to be kept."""
-        if self._next_due_s is not None and pts_s < self._next_due_s - _TOLERANCE_S:
+        if not self.due(pts_s):
             return False
         if self._next_due_s is None or pts_s - self._next_due_s >= self.interval_s:
             self._next_due_s = pts_s + self.interval_s

@@ -7,7 +7,10 @@ Per frame: the producer timestamp of its fragment plus the block's offset is the
 Least work per frame: once two keyframes are seen, if the keyframe interval is no longer than the
 sampling interval, only keyframes are decoded (KVS fragments start with one) and non-key blocks are
 not even handed to the decoder; a keyframe the sampler would not keep is not decoded either.
-Otherwise every block is decoded and only the sampled pictures are converted to RGB."""
+Otherwise (and before the interval is known) blocks wait undecoded until one of them is due: then
+the waiting blocks of the GOP are decoded up to it, and only sampled pictures are converted to RGB.
+Blocks still waiting when the next keyframe (or fragment) comes are never decoded
+(`frames_skipped_unsampled`): at 1 fps with 1 s GOPs the first GOP costs its keyframe, not 30 frames."""
 
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ class KvsSourceStats(SourceStats):
     fragments_read: int = 0
     fragments_corrupt: int = 0
     frames_skipped_nonkey: int = 0
+    frames_skipped_unsampled: int = 0
     frames_unsupported: int = 0
     kvs_errors: int = 0
     last_fragment: str | None = None
@@ -100,6 +104,10 @@ class KvsSource(FrameSource):
         self._last_keyframe_s: float | None = None
         self._pending: dict[int, MkvFrame] = {}
         """Blocks handed to the decoder whose picture has not come out yet, by pts (ms)."""
+        self._deferred: list[MkvFrame] = []
+        """Blocks of the current GOP not decoded yet, none of them due so far."""
+        self._awaiting = False
+        """A due block was decoded and its sampled picture has not come out yet (reordering)."""
         self._index = 0
 
     def open(self) -> None:
@@ -127,6 +135,7 @@ class KvsSource(FrameSource):
                 elif isinstance(event, Corruption):
                     self.stats.fragments_corrupt += 1
                     self._pending.clear()
+                    self._drop_deferred()
                     self.decoder.flush()
                     self._sync_decoder_stats()
                 elif isinstance(event, KvsError):
@@ -145,6 +154,7 @@ class KvsSource(FrameSource):
         pts_s = _media_time_s(block)
         if block.keyframe:
             self._keyframe_at(pts_s)
+            self._drop_deferred()  # a new GOP: the last one's waiting blocks are not needed
         if self.stats.keyframes_only:
             if not block.keyframe:
                 self.stats.frames_skipped_nonkey += 1
@@ -156,10 +166,20 @@ class KvsSource(FrameSource):
             for picture in pictures:
                 yield self._make_frame(picture, block, pts_s)
             return
-        self._pending[block.timecode_ns // 1_000_000] = block
-        pictures = self.decoder.decode(block)
-        self._sync_decoder_stats()
-        yield from self._sampled(pictures)
+        if not self._awaiting and not self.sampler.due(pts_s):
+            self._deferred.append(block)
+            return
+        self._awaiting = True
+        blocks, self._deferred = [*self._deferred, block], []
+        for one in blocks:
+            self._pending[one.timecode_ns // 1_000_000] = one
+            pictures = self.decoder.decode(one)
+            self._sync_decoder_stats()
+            yield from self._sampled(pictures)
+
+    def _drop_deferred(self) -> None:
+        self.stats.frames_skipped_unsampled += len(self._deferred)
+        self._deferred.clear()
 
     def _sampled(self, pictures: list[av.VideoFrame]) -> Iterator[Frame]:
         for picture in pictures:
@@ -168,9 +188,11 @@ class KvsSource(FrameSource):
                 continue
             pts_s = _media_time_s(block)
             if self.sampler.accept(pts_s):
+                self._awaiting = False
                 yield self._make_frame(picture, block, pts_s)
 
     def _fragment_end(self, meta: FragmentMeta) -> Iterator[Frame]:
+        self._drop_deferred()  # the next fragment starts with a keyframe
         if self._pending:  # pictures held back by reordering: the next fragment starts afresh
             yield from self._sampled(self.decoder.flush())
             self._sync_decoder_stats()

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from synthetic_video import render_scene
@@ -143,10 +144,10 @@ def test_recorded_h264_decodes_keyframes_only_when_sampling_allows(kvs: LocalKvs
     ]
     assert read == [number for number, _, _ in OUTPUT_GET_MEDIA]
     assert source.stats.keyframes_only is True
-    assert (
-        source.stats.frames_skipped_nonkey == 4 * 59
-    )  # from the second keyframe on, P-frames are never decoded
-    assert source.stats.frames_decoded == 59 + 5
+    # from the second keyframe on, P-frames are never handed to the decoder; before it (interval not
+    # known yet) they waited for one of them to be due, none was, and none was decoded either
+    assert (source.stats.frames_skipped_nonkey, source.stats.frames_skipped_unsampled) == (4 * 59, 59)
+    assert source.stats.frames_decoded == 5
 
 
 def test_mjpeg_fragments_with_invalid_packets_are_counted_not_fatal(kvs: LocalKvsMedia) -> None:
@@ -267,6 +268,35 @@ def test_corrupt_cluster_is_skipped_and_counted(kvs: LocalKvsMedia) -> None:
         n: [f for f in frames if f.fragment_number == n] for n in {f.fragment_number for f in frames}
     }
     assert len(by_fragment[str(BASE_NUMBER)]) == len(by_fragment[str(BASE_NUMBER + 2)]) == 10
+
+
+def test_full_decoding_stops_at_each_gops_last_sampled_frame(kvs: LocalKvsMedia) -> None:
+    # GIVEN 3 one-second fragments at 10 fps, sampled at 2 fps with every block decodable
+    track, fragments, groups = built_stream(3)
+    for fragment in fragments:
+        kvs.stream("cam-1").add_fragment(fragment)
+    stop = threading.Event()
+    source = KvsSource(
+        "cam-1",
+        sample_fps=2.0,
+        start=EARLIEST,
+        stop_event=stop,
+        endpoints=EndpointCache(),
+        keyframes_only=False,
+        on_fragment=lambda meta: meta.fragment_number == str(BASE_NUMBER + 2) and stop.set(),
+    )
+    # WHEN it is read
+    with source:
+        frames = list(source.frames())
+    # THEN frames 0 and 5 of each GOP come out, pixel for pixel as a decoder fed every block gives
+    # them, and the blocks after frame 5 were never decoded
+    context = av.CodecContext.create("h264", "r")
+    context.extradata = track.codec_private
+    reference = [p.to_ndarray(format="rgb24") for g in groups for k in g for p in context.decode(av.Packet(k.data))]
+    reference += [p.to_ndarray(format="rgb24") for p in context.decode(None)]
+    assert [round(f.pts_s - T0, 3) for f in frames] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert all(np.array_equal(f.image, reference[i]) for f, i in zip(frames, [0, 5, 10, 15, 20, 25], strict=True))
+    assert (source.stats.frames_decoded, source.stats.frames_skipped_unsampled) == (3 * 6, 3 * 4)
 
 
 def test_resolution_change_mid_stream_reopens_the_decoder(kvs: LocalKvsMedia) -> None:
