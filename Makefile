@@ -109,9 +109,16 @@ bench-worker: $(STAMP)
 
 # The console on 127.0.0.1 over a moto server seeded with alerts cut from the bundled sample video;
 # prints the URL (with its login token). ARGS="--port 9000 --sites demo-hq" to change it.
+# FROM_DEMO=out/demo: over the alerts, snapshots and clips a `make demo` run saved there instead.
+FROM_DEMO ?=
 console: $(STAMP)
+ifeq ($(FROM_DEMO),)
 	@echo "==> operator console (python -m console --demo): alerts with snapshots and clips from the sample video"
 	$(BIN)/python -m console --demo $(ARGS)
+else
+	@echo "==> operator console (python -m console --from-demo $(FROM_DEMO)): the alerts of the demo run saved there"
+	$(BIN)/python -m console --from-demo "$(FROM_DEMO)" $(ARGS)
+endif
 
 # --- model: training (local or SageMaker) and its benchmark on real footage -------------------------
 DATA ?= out/demo/channel/train

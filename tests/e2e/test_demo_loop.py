@@ -18,16 +18,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_short_clip_delivers_one_notification_with_every_field(make_video, tmp_path):
+def test_short_clip_delivers_one_notification_with_every_field(short_demo_run):
     # GIVEN a still camera (0-8 s), an intruder in view 9-14 s, then still again until 20 s
-    video = make_video("gate.mp4", n_frames=200, intruder=(90, 140))
-    video.with_suffix(".empty.json").write_text(json.dumps({"tolerance_s": 0.5, "empty_ranges_s": [[0, 9], [14, None]]}))
-    out = tmp_path / "out"
-    # WHEN the demo runs on it as fast as it can
-    code = demo.main(["--video", str(video), "--speed", "0", "--train-seconds", "5", "--camera-id", "gate-2",
-                      "--site", "port-of-entry", "--out", str(out)])
+    # WHEN the demo runs on it as fast as it can (the shared run, tests/e2e/conftest.py)
+    out = short_demo_run.out
     # THEN it succeeds and one notification, for the intruder, reached the SQS subscription
-    assert code == 0
+    assert short_demo_run.code == 0, short_demo_run.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["alerts_published"] == 1
     assert summary["notifications_delivered"] == 1

@@ -6,10 +6,14 @@
 4. `python -m inference.serve` with the model (SageMaker's `/ping` + `/invocations` contract);
 5. `python -m worker` on the rest of the video, paced as a live camera (`--speed`);
 6. `python -m alert_lambda.local_esm`: the Lambda's Kinesis trigger, invoking `alert_lambda`;
-7. every SNS notification printed as it arrives in the SQS subscription, with its latency.
+7. every SNS notification printed as it arrives in the SQS subscription, with its latency;
+8. the run's S3 objects and DynamoDB items saved to `out/demo/state/` (`worker.local.state`), so the
+   operator console can show its alerts after the moto server is gone: the demo ends by printing
+   the command (`python -m console --from-demo out/demo`) and the URL of the first alert's page.
 
 Each stage is its own process running the production module; their logs go to `out/demo/logs/`.
-Results: `out/demo/notifications.jsonl` and `out/demo/summary.json`.
+Results: `out/demo/notifications.jsonl`, `out/demo/summary.json`, `out/demo/state/` and
+`out/demo/console.json` (the console's login token and the first alert).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import argparse
 import json
 import logging
 import os
+import secrets
+import shlex
 import signal
 import statistics
 import subprocess
@@ -30,17 +36,20 @@ from pathlib import Path
 
 import av
 import httpx
+from botocore.exceptions import ClientError
 
 from contracts.alert import AlertRecord
 from worker.archiver import ArchiveError, Archiver, download_prefixes
 from worker.local.ground_truth import EmptyStretches
 from worker.local.stack import LocalStack, PortInUseError, ensure_port_free, free_port
+from worker.local.state import CONSOLE_FILE, RUN_STATE_DIR, StateError, save_state
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_VIDEO = Path(__file__).parent / "sample" / "one-by-one-person-detection.mp4"
 ENDPOINT_NAME = "vigil-detector"
 DEMO_TRAIN_EPOCHS = 30  # passes over the demo's few training windows (~60 optimiser steps, seconds)
+CONSOLE_PORT = 8080  # python -m console's default
 
 
 class DemoError(RuntimeError):
@@ -204,7 +213,7 @@ def run_demo(args: argparse.Namespace) -> dict:
     inference_port = args.inference_port or free_port()
     ensure_port_free(inference_port)
 
-    say("==> [1/7] moto server on 127.0.0.1 with the deployment's resources (S3, Kinesis, SNS->SQS, DynamoDB)")
+    say("==> [1/8] moto server on 127.0.0.1 with the deployment's resources (S3, Kinesis, SNS->SQS, DynamoDB)")
     stack = LocalStack(port=args.moto_port).start()
     env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1",
            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{inference_port}"}
@@ -215,7 +224,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         say(f"    endpoint {stack.endpoint_url}; bucket {stack.names.bucket}; stream {stack.names.alert_stream}; "
             f"topic {stack.alert_topic_arn}")
 
-        say(f"==> [2/7] archiving the first {args.train_seconds:g} s of {args.video} to S3 as training clips")
+        say(f"==> [2/8] archiving the first {args.train_seconds:g} s of {args.video} to S3 as training clips")
         archiver = Archiver(stack.names.bucket, stack.client("s3"))
         media_epoch = datetime.now(UTC) - timedelta(seconds=args.train_seconds)
         clip_s = 5.0
@@ -225,7 +234,7 @@ def run_demo(args: argparse.Namespace) -> dict:
                                     media_epoch=media_epoch)
             say(f"    {line.source_ref}")
 
-        say("==> [3/7] training the model on the archived clips (python -m training)")
+        say("==> [3/8] training the model on the archived clips (python -m training)")
         channel = out_dir / "channel" / "train"
         files = download_prefixes(stack.names.bucket, [f"clips/camera={args.camera_id}/",
                                                        f"manifests/camera={args.camera_id}/"],
@@ -240,18 +249,18 @@ def run_demo(args: argparse.Namespace) -> dict:
         say(f"    {files} files in the channel; model {config.get('model_version')} trained in "
             f"{time.monotonic() - t_train:.0f} s, threshold {config.get('threshold')}")
 
-        say(f"==> [4/7] serving it on http://127.0.0.1:{inference_port} (python -m inference.serve)")
+        say(f"==> [4/8] serving it on http://127.0.0.1:{inference_port} (python -m inference.serve)")
         server = procs.start("inference", ["-m", "inference.serve", "--model", str(model_dir / "model.tar.gz"),
                                            "--port", str(inference_port), "--host", "127.0.0.1"])
         wait_for_ping(f"http://127.0.0.1:{inference_port}", lambda: procs.check_alive("inference", server))
 
-        say("==> [5/7] alert_lambda behind the local Kinesis event source mapping (python -m alert_lambda.local_esm)")
+        say("==> [5/8] alert_lambda behind the local Kinesis event source mapping (python -m alert_lambda.local_esm)")
         esm = procs.start("alert_lambda", ["-m", "alert_lambda.local_esm", "--stream", stack.names.alert_stream,
                                            "--starting-position", "TRIM_HORIZON", "--batch-window-s", "0.2"])
         inbox.start()
 
         speed = "as fast as possible" if args.speed == 0 else f"x{args.speed:g}"
-        say(f"==> [6/7] worker on the rest of the video ({speed}); notifications print as they arrive:")
+        say(f"==> [6/8] worker on the rest of the video ({speed}); notifications print as they arrive:")
         worker_args = ["-m", "worker", "--camera-id", args.camera_id, "--site", args.site, "--source", args.video,
                        "--endpoint-name", ENDPOINT_NAME, "--speed", str(args.speed),
                        "--stats-out", str(out_dir / "worker_stats.json")]
@@ -268,17 +277,88 @@ def run_demo(args: argparse.Namespace) -> dict:
             raise DemoError(f"worker failed (exit {worker.returncode}){procs.tail('worker')}")
         stats = json.loads((out_dir / "worker_stats.json").read_text())
 
-        say("==> [7/7] waiting for the last notifications")
+        say("==> [7/8] waiting for the last notifications")
         deadline = time.monotonic() + 20
         while len(inbox.notifications) < stats.get("alerts_published", 0) and time.monotonic() < deadline:
             procs.check_alive("alert_lambda", esm)
             time.sleep(0.2)
         time.sleep(1.0)  # a duplicate would arrive now; there must be none
+
+        say(f"==> [8/8] saving the run's S3 objects and DynamoDB items to {out_dir / RUN_STATE_DIR} for the console")
+        console = save_for_console(stack, inbox.notifications, out_dir)
     finally:
         inbox.stop()
         procs.stop_all()
         stack.stop()
-    return summarise(args, stats, inbox.notifications, config, time.monotonic() - t0, out_dir)
+    summary = summarise(args, stats, inbox.notifications, config, time.monotonic() - t0, out_dir)
+    summary["console"] = console
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _exists(s3, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    return True
+
+
+def _in_history(dynamodb, table: str, alert_id: str) -> bool:
+    # GSI `by-alert-id` of the history table (alert_lambda.history; the worker does not import alert_lambda)
+    response = dynamodb.query(TableName=table, IndexName="by-alert-id", KeyConditionExpression="alert_id = :id",
+                              ExpressionAttributeValues={":id": {"S": alert_id}}, Limit=1)
+    return bool(response["Items"])
+
+
+def save_for_console(stack: LocalStack, notes: list[Notification], out_dir: Path,
+                     history_wait_s: float = 10.0) -> dict:
+    """Save the stack's state to `out_dir/state`, write `out_dir/console.json` (a login token and
+    the first alert), and check that the console will find each notified alert: its history row
+    (alert_lambda writes it just after publishing), its snapshot and its clip."""
+    dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
+    table = stack.names.alert_history_table
+    deadline = time.monotonic() + history_wait_s
+    missing = [n.alert.alert_id for n in notes]
+    while True:
+        missing = [alert_id for alert_id in missing if not _in_history(dynamodb, table, alert_id)]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    alerts = sorted((n.alert for n in notes), key=lambda a: a.started_at)
+    check = {
+        "alerts": len(alerts),
+        "in_history": len(alerts) - len(missing),
+        "snapshots": sum(a.snapshot is not None and _exists(s3, a.snapshot.bucket, a.snapshot.key) for a in alerts),
+        "clips": sum(a.clip is not None and _exists(s3, a.clip.bucket, a.clip.key) for a in alerts),
+    }
+    state = save_state(stack, out_dir / RUN_STATE_DIR)
+    first = alerts[0].alert_id if alerts else None
+    console_file = out_dir / CONSOLE_FILE
+    console_file.unlink(missing_ok=True)
+    fd = os.open(console_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds a login token
+    with os.fdopen(fd, "w") as out:
+        json.dump({"token": secrets.token_urlsafe(24), "first_alert_id": first}, out, indent=2)
+    say(f"    {check['in_history']} of {check['alerts']} alerts in the history table, "
+        f"{check['snapshots']} snapshots and {check['clips']} clips in s3://{stack.names.bucket}; "
+        f"{sum(state.objects.values())} objects and {sum(state.items.values())} items saved")
+    return {"state": str(state.folder), "first_alert_id": first, **check}
+
+
+def console_lines(out_dir: Path) -> list[str]:
+    """What to run to see this run's alerts in the console, and the first alert's page."""
+    token_file = json.loads((out_dir / CONSOLE_FILE).read_text())
+    folder = shlex.quote(str(out_dir))
+    lines = [
+        f"==> the console over this run's alerts: make console FROM_DEMO={folder}",
+        f"    (or: python -m console --from-demo {folder})",
+    ]
+    base = f"http://127.0.0.1:{CONSOLE_PORT}"
+    if token_file["first_alert_id"]:
+        lines.append(f"    first alert: {base}/alerts/{token_file['first_alert_id']}?token={token_file['token']}")
+    else:
+        lines.append(f"    no alert in this run; the list: {base}/alerts?token={token_file['token']}")
+    return lines
 
 
 def summarise(args: argparse.Namespace, stats: dict, notes: list[Notification], config: dict,
@@ -313,7 +393,6 @@ def summarise(args: argparse.Namespace, stats: dict, notes: list[Notification], 
             "notifications_while_people_in_view": sum(truth.is_occupied_at(t) for t in times),
             "notifications_while_empty": sum(truth.is_empty_at(t) for t in times),
         }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -339,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         args.duration_s = 120.0
     try:
         summary = run_demo(args)
-    except (DemoError, ArchiveError, PortInUseError) as exc:
+    except (DemoError, ArchiveError, PortInUseError, StateError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -351,13 +430,14 @@ def main(argv: list[str] | None = None) -> int:
         f"latency p50 {latency['p50']} ms, p95 {latency['p95']} ms, max {latency['max']} ms")
     say(f"    {Path(args.out) / 'summary.json'} and {Path(args.out) / 'notifications.jsonl'}")
     truth = summary.get("ground_truth")
+    ok = True
     if truth is not None:
         ok = truth["notifications_while_people_in_view"] >= 1 and truth["notifications_while_empty"] == 0
         say(f"    ground truth: {truth['notifications_while_people_in_view']} while people are in view, "
             f"{truth['notifications_while_empty']} while the room is empty -> {'OK' if ok else 'FAILED'}")
-        if not ok:
-            return 3
-    return 0
+    for line in console_lines(Path(args.out)):
+        say(line)
+    return 0 if ok else 3
 
 
 if __name__ == "__main__":

@@ -1,0 +1,226 @@
+"""The operator console over the alerts of a real run of the local loop: the short demo run
+(tests/e2e/conftest.py: worker -> Kinesis -> local ESM -> alert_lambda -> SNS, history table, snapshots
+and clips in S3) saved its moto state; each test loads it into a fresh moto server and opens the
+console on it, as `make console FROM_DEMO=out/demo` does."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from console.access import SiteAccess
+from console.app import create_app
+from console.settings import ConsoleSettings
+from console.store import AlertStore
+from contracts.alert import AlertRecord
+from worker.archive.keys import feedback_key
+from worker.local.stack import LocalStack, free_port
+from worker.local.state import read_state, restore_state
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')
+RECT = re.compile(r'<rect class="region" x="([0-9.e-]+)" y="([0-9.e-]+)" width="([0-9.e-]+)" height="([0-9.e-]+)"')
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+ORIGIN = "http://127.0.0.1:8080"
+
+
+@dataclass
+class Restored:
+    stack: LocalStack
+    s3: Any
+    dynamodb: Any
+    alerts: list[AlertRecord]  # the run's notified alerts, oldest first
+
+    @property
+    def bucket(self) -> str:
+        return self.stack.names.bucket
+
+    def manifest_lines(self) -> list[dict]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="manifests/")
+        bodies = [self.s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read().decode()
+                  for o in listing.get("Contents", [])]
+        return [json.loads(raw) for body in bodies for raw in body.splitlines() if raw.strip()]
+
+
+@pytest.fixture
+def restored(short_demo_run, monkeypatch: pytest.MonkeyPatch) -> Iterator[Restored]:
+    """GIVEN a fresh moto server holding what the short demo run saved (this process points at it)."""
+    assert short_demo_run.code == 0, short_demo_run.stdout
+    folder = short_demo_run.out / "state"
+    with LocalStack(names=read_state(folder).names) as stack:
+        restore_state(stack, folder)
+        for key, value in stack.env().items():
+            monkeypatch.setenv(key, value)
+        yield Restored(stack, stack.client("s3"), stack.client("dynamodb"), short_demo_run.alerts)
+
+
+@pytest.fixture
+def client(restored: Restored) -> Iterator[TestClient]:
+    """The console over the restored run, signed in as the local operator."""
+    names = restored.stack.names
+    settings = ConsoleSettings.model_validate({
+        "history_table": names.alert_history_table, "audit_table": names.audit_table,
+        "state_table": names.state_table, "archive_bucket": names.bucket, "token": "t" * 32, "secret": "s" * 32,
+    })
+    with TestClient(create_app(settings), base_url=ORIGIN, follow_redirects=False) as signed_in:
+        assert signed_in.get(f"/alerts?token={settings.token}").status_code == 303
+        yield signed_in
+
+
+def test_demo_saves_each_notified_alert_with_its_history_row_snapshot_and_clip(short_demo_run) -> None:
+    # THEN the run notified the intruder once, and found its history row, snapshot and clip before saving
+    [alert] = short_demo_run.alerts
+    assert short_demo_run.summary["console"] == {
+        "state": str(short_demo_run.out / "state"), "first_alert_id": alert.alert_id,
+        "alerts": 1, "in_history": 1, "snapshots": 1, "clips": 1,
+    }
+    # AND the state holds the run's archive and tables, and nothing of Kinesis, SNS or SQS
+    state = read_state(short_demo_run.out / "state")
+    names = state.names
+    assert state.items == {names.alert_history_table: 1, names.idempotency_table: 1, names.state_table: 0,
+                           names.audit_table: 0}
+    # 1 training clip + the manifest + the alert's snapshot and clip
+    assert state.objects == {names.bucket: 4}
+    # AND the demo ends with the console command and the first alert's page, with the login token it saved
+    saved = json.loads((short_demo_run.out / "console.json").read_text())
+    out = short_demo_run.out
+    assert short_demo_run.stdout.splitlines()[-3:] == [
+        f"==> the console over this run's alerts: make console FROM_DEMO={out}",
+        f"    (or: python -m console --from-demo {out})",
+        f"    first alert: http://127.0.0.1:8080/alerts/{alert.alert_id}?token={saved['token']}",
+    ]
+    assert (out / "console.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_list_shows_the_alerts_of_the_run_as_notified(restored: Restored, client: TestClient) -> None:
+    # WHEN the operator opens the list
+    response = client.get("/alerts")
+    # THEN it lists exactly the run's alerts, newest first
+    assert response.status_code == 200
+    assert ROW.findall(response.text) == [a.alert_id for a in reversed(restored.alerts)]
+    assert ROW.findall(client.get("/alerts?site=port-of-entry&camera=gate-2").text) == ROW.findall(response.text)
+    # AND each history row holds the alert exactly as SNS delivered it, not reviewed yet
+    store = AlertStore(restored.dynamodb, restored.stack.names.alert_history_table, restored.stack.names.audit_table)
+    rows = [store.get(a.alert_id, SiteAccess.everything()) for a in restored.alerts]
+    assert [(row.alert, row.review) for row in rows] == [(a, None) for a in restored.alerts]
+
+
+def test_alert_page_shows_the_snapshot_with_regions_and_plays_the_clip(short_demo_run, restored: Restored,
+                                                                       client: TestClient) -> None:
+    alert = restored.alerts[0]
+    # WHEN the operator opens the alert's page
+    response = client.get(f"/alerts/{alert.alert_id}")
+    assert response.status_code == 200
+    html = response.text
+    # THEN the snapshot link serves the worker's JPEG of the camera's frame (256 x 144)
+    snapshot_url = re.search(r'<img id="snapshot" src="([^"]+)"', html).group(1).replace("&amp;", "&")
+    snapshot = httpx.get(snapshot_url)
+    assert snapshot.headers["content-type"] == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(snapshot.content, np.uint8), cv2.IMREAD_COLOR).shape == (144, 256, 3)
+    # AND the model's regions are drawn over it
+    assert [tuple(float(v) for v in m) for m in RECT.findall(html)] == [(r.x, r.y, r.w, r.h) for r in alert.regions]
+    # AND the clip link serves the archiver's MP4: 5 s before to 10 s after the event start, 10 fps
+    clip_url = re.search(r'<video id="clip"[^>]* src="([^"]+)"', html).group(1).replace("&amp;", "&")
+    clip = httpx.get(clip_url)
+    assert clip.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(clip.content)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert 140 <= frames <= 160
+    # AND the threshold and the version of the model the run trained are shown
+    assert f"{alert.score:.3f}" in html and f"{alert.threshold:.3f}" in html
+    assert alert.model_version == short_demo_run.summary["model_version"] and alert.model_version in html
+    assert 'id="clip-missing"' not in html and 'id="snapshot-missing"' not in html
+
+
+def test_clip_not_archived_yet_is_said_and_the_page_still_renders(restored: Restored, client: TestClient) -> None:
+    # GIVEN the alert's clip is not cut yet (the archiver waits for the post-roll)
+    alert = restored.alerts[0]
+    restored.s3.delete_object(Bucket=alert.clip.bucket, Key=alert.clip.key)
+    # WHEN its page is opened THEN it renders, with the snapshot, and says the clip is missing
+    response = client.get(f"/alerts/{alert.alert_id}")
+    assert response.status_code == 200
+    assert '<p class="missing" id="clip-missing">clip not archived yet</p>' in response.text
+    assert '<img id="snapshot"' in response.text
+
+
+def test_false_alarm_review_writes_the_feedback_label_to_s3(restored: Restored, client: TestClient) -> None:
+    # GIVEN the operator looks at the run's alert, whose clip is listed in the manifest with no events
+    alert = restored.alerts[0]
+    [before] = [line for line in restored.manifest_lines() if line.get("alert_id") == alert.alert_id]
+    assert before["events"] == [] and before["source-ref"] == f"s3://{alert.clip.bucket}/{alert.clip.key}"
+    token = CSRF.search(client.get(f"/alerts/{alert.alert_id}").text).group(1)
+    # WHEN they press "False alarm"
+    response = client.post(f"/alerts/{alert.alert_id}/review", data={"label": "false_alarm", "csrf_token": token},
+                           headers={"Origin": ORIGIN})
+    # THEN the review is saved
+    assert (response.status_code, response.headers["location"]) == (
+        303, f"/alerts/{alert.alert_id}?reviewed=false_alarm")
+    # AND the feedback label `python -m worker.feedback` writes is in S3
+    label = json.loads(restored.s3.get_object(
+        Bucket=restored.bucket, Key=feedback_key(alert.camera_id, alert.alert_id))["Body"].read())
+    assert {k: v for k, v in label.items() if k != "labelled_at"} == {
+        "schema_version": "1", "alert_id": alert.alert_id, "camera_id": "gate-2", "label": "false_alarm",
+        "operator": "local-operator", "note": None,
+    }
+    # AND the alert clip's manifest line now carries a false_alarm event for the next training run
+    [after] = [line for line in restored.manifest_lines() if line.get("alert_id") == alert.alert_id]
+    assert {k: v for k, v in after.items() if k != "events"} == {k: v for k, v in before.items() if k != "events"}
+    assert [event["label"] for event in after["events"]] == ["false_alarm"]
+    # AND the list shows the review
+    assert ROW.findall(client.get("/alerts?review=false_alarm").text) == [alert.alert_id]
+
+
+def _read_until(proc: subprocess.Popen, marker: str, timeout_s: float = 60.0) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if marker in line:
+                return lines
+        elif proc.poll() is not None:
+            break
+    raise AssertionError(f"no {marker!r} line from python -m console; it printed: {lines}")
+
+
+def test_console_from_demo_serves_the_first_alert_url_the_demo_printed(short_demo_run) -> None:
+    # GIVEN the URL the demo printed last
+    printed = short_demo_run.stdout.splitlines()[-1].split("first alert: ", 1)[1]
+    path = printed.removeprefix("http://127.0.0.1:8080")
+    port = free_port()
+    # WHEN the command it printed runs (on a free port rather than 8080)
+    proc = subprocess.Popen([sys.executable, "-m", "console", "--from-demo", str(short_demo_run.out),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = _read_until(proc, "first alert:")
+        # THEN the console prints the same page, and that page opens with the run's alert, snapshot and clip
+        assert lines[-1] == f"    first alert:   http://127.0.0.1:{port}{path}"
+        with httpx.Client(follow_redirects=True) as browser:
+            page = browser.get(f"http://127.0.0.1:{port}{path}")
+        [alert] = short_demo_run.alerts
+        assert page.status_code == 200
+        assert alert.alert_id in page.text and '<img id="snapshot"' in page.text and '<video id="clip"' in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
