@@ -1,13 +1,8 @@
 """Camera health: the status item each worker writes for each camera it owns, in the state table.
 
-Item (`VIGIL_STATE_TABLE`, key `id`), written with `PutItem` by the worker on every heartbeat
-(e.g. every 10 s) and on every state change; `CameraStatus.to_item()` builds it:
-
-    {"id": "camera-status#<camera_id>", "camera_id": "...", "site": "...",
-     "state": "analysing" | "silent" | "reconnecting" | "stopped",
-     "last_frame_at": "<ISO Z: producer timestamp of the last analysed frame>",
-     "lag_ms": <now - last_frame_at when written>, "model_version": "...", "threshold": <number>,
-     "worker_id": "<task id>", "updated_at": "<ISO Z>"}
+The item (`VIGIL_STATE_TABLE`, key `id` = `camera-status#<camera_id>`) is the contract
+`contracts.camera_status.CameraStatus`: the worker (`worker.camera_status`) writes it with `PutItem`
+every heartbeat (`camera_status.interval_s`, 10 s by default) and on every state change.
 
 The worker's checkpoint items (`checkpoint#<camera_id>`, `worker.checkpoints`) add when the
 camera's last fully analysed fragment was produced; they carry no site, so a camera is listed only
@@ -15,7 +10,8 @@ through its status item (which does), never from a checkpoint alone.
 
 The console lists them with a `Scan` filtered on the `camera-status#` prefix: the state table holds a
 few items per camera (checkpoint, lease, status), not per frame or alert, so this stays small. A
-status not updated for `stale_after_s` is shown as "no heartbeat" whatever it last said.
+status not updated for `stale_after_s` is shown as "no heartbeat" whatever it last said, except
+`stopped`: the worker's last word on a camera it let go of, which no heartbeat follows.
 """
 
 from __future__ import annotations
@@ -24,56 +20,23 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import ValidationError
 
 from console.access import SiteAccess
-from contracts.alert import utc_iso
+from contracts.camera_status import STATUS_PREFIX, CameraState, CameraStatus, status_id
 
 logger = logging.getLogger(__name__)
 
-STATUS_PREFIX = "camera-status#"
+__all__ = ["STATUS_PREFIX", "CameraRow", "CameraState", "CameraStatus", "camera_row", "read_statuses", "status_id"]
+
 CHECKPOINT_PREFIX = "checkpoint#"
 """`worker.checkpoints` items: the last fully analysed fragment per camera (`producer_timestamp`)."""
 DEFAULT_STALE_AFTER_S = 60.0
 
-CameraState = Literal["analysing", "silent", "reconnecting", "stopped"]
 _deserializer = TypeDeserializer()
-
-
-def status_id(camera_id: str) -> str:
-    return f"{STATUS_PREFIX}{camera_id}"
-
-
-class CameraStatus(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    camera_id: str = Field(min_length=1)
-    site: str = Field(min_length=1)
-    state: CameraState = Field(description="What the worker is doing with the camera.")
-    last_frame_at: AwareDatetime | None = Field(
-        default=None, description="Producer timestamp of the last analysed frame (UTC)."
-    )
-    lag_ms: float | None = Field(default=None, ge=0, description="Now - last_frame_at when written, ms.")
-    model_version: str | None = Field(default=None, description="Model version the endpoint answered with.")
-    threshold: float | None = Field(default=None, description="Alert threshold in use for the camera.")
-    worker_id: str | None = Field(default=None, description="The worker task that owns the camera.")
-    updated_at: AwareDatetime = Field(description="When the worker wrote this status (UTC).")
-
-    @field_serializer("last_frame_at", "updated_at")
-    def _iso(self, value: datetime | None) -> str | None:
-        return utc_iso(value) if value else None
-
-    def to_item(self) -> dict[str, Any]:
-        """The DynamoDB item (plain values, numbers as Decimal) for `Table.put_item(Item=...)`."""
-        item: dict[str, Any] = {"id": status_id(self.camera_id)}
-        for name, value in self.model_dump(mode="json").items():
-            if value is None:
-                continue
-            item[name] = Decimal(repr(value)) if isinstance(value, float) else value
-        return item
 
 
 @dataclass(frozen=True)
@@ -133,5 +96,6 @@ def read_statuses(
 def camera_row(status: CameraStatus, alerts_today: int, now: datetime | None = None,
                stale_after_s: float = DEFAULT_STALE_AFTER_S, checkpoint_at: datetime | None = None) -> CameraRow:
     age = ((now or datetime.now(UTC)) - status.updated_at).total_seconds()
-    return CameraRow(status=status, alerts_today=alerts_today, stale=age > stale_after_s, heartbeat_age_s=age,
+    stale = status.state != "stopped" and age > stale_after_s
+    return CameraRow(status=status, alerts_today=alerts_today, stale=stale, heartbeat_age_s=age,
                      checkpoint_at=checkpoint_at)

@@ -3,4 +3,5 @@
 - `contracts.inference`: the SageMaker endpoint's request content types and JSON response.
 - `contracts.alert`: the alert record the worker puts on Kinesis and `alert_lambda` consumes.
 - `contracts.manifest`: one line of a clip manifest (archiver writes, training reads).
+- `contracts.camera_status`: a camera's status item in the state table (worker writes, console reads).
 """

@@ -147,6 +147,22 @@ class KvsConfig(BaseModel):
     )
 
 
+class CameraStatusConfig(BaseModel):
+    """The camera's status item in the state table (`worker.camera_status`), which the console's
+    Cameras page lists: state, last analysed frame, lag, model version and threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Write the camera's status item; false: never.")
+    interval_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=30.0,
+        description="Seconds between status writes, at most (a state change - silent, reconnecting, "
+        "stopped - is written at once). Keep it well under the console's 60 s 'no heartbeat'.",
+    )
+
+
 class FleetBatchConfig(BaseModel):
     """Fleet mode (`worker.supervisor`): the cameras of one worker task share InvokeEndpoint calls
     (`worker.batching`); a call goes out when `max_batch` frames wait or the oldest has waited
@@ -232,6 +248,10 @@ class WorkerConfig(BaseModel):
     )
     publisher: PublisherConfig = Field(default_factory=PublisherConfig)
     kvs: KvsConfig = Field(default_factory=KvsConfig)
+    camera_status: CameraStatusConfig = Field(
+        default_factory=CameraStatusConfig,
+        description="The camera's status item, written to the state table (`kvs.state_table`).",
+    )
     archive: ScheduleConfig = Field(
         default_factory=ScheduleConfig,
         description="Clips archived to the archive bucket: normal footage on a schedule (KVS sources) and "

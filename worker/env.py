@@ -15,7 +15,7 @@ ENV_ALERT_STREAM = "VIGIL_ALERT_STREAM"
 DEFAULT_ALERT_STREAM = "alerts"
 
 ENV_STATE_TABLE = "VIGIL_STATE_TABLE"
-"""DynamoDB table (key `id`, S) for the worker's checkpoints and camera leases."""
+"""DynamoDB table (key `id`, S) for the worker's checkpoints, camera leases and camera status items."""
 
 ENV_ENDPOINT_NAME = "VIGIL_ENDPOINT_NAME"
 """SageMaker endpoint the worker invokes (default of `endpoint_name`; a config file or flag wins)."""

@@ -25,6 +25,7 @@ from worker.archive.kvs import KvsClipSource
 from worker.archive.runner import ClipArchiveRunner
 from worker.archive.schedule import ArchiveScheduler, ClipRequest
 from worker.archiver import Archiver
+from worker.camera_status import CameraStatusReporter, LastAnalysed, status_reporter
 from worker.checkpoints import FragmentProgress
 from worker.config import WorkerConfig
 from worker.detector import Detector, DetectorError, SageMakerDetector
@@ -80,8 +81,11 @@ class Worker:
         stop_event: threading.Event | None = None,
         progress: FragmentProgress | None = None,
         clips: ClipArchiveRunner | None = None,
+        status: CameraStatusReporter | None = None,
     ) -> None:
         self.config = config
+        self.status = status  # the camera's status item for the console (worker.camera_status)
+        self.last_analysed: LastAnalysed | None = None
         self.clips = clips  # alert clips (and scheduled normal footage) to the archive bucket
         self.progress = progress  # KVS: checkpoints advance as fragments are analysed and acked
         self.last_lag_s: float | None = None
@@ -115,6 +119,8 @@ class Worker:
             thread.start()
         if self.clips is not None:
             self.clips.start()
+        if self.status is not None:
+            self.status.start()
         logger.info("worker started camera=%s source=%s", self.camera_id, self.config.source)
 
     def running(self) -> bool:
@@ -131,6 +137,8 @@ class Worker:
         if self.progress is not None:  # alerts acknowledged meanwhile complete their fragments
             self.progress.advance()
         self.source.close()
+        if self.status is not None:
+            self.status.stop()
         self._finish_stats()
         logger.info("worker stopped camera=%s stats=%s", self.camera_id, self.stats.to_dict())
         return self.stats
@@ -278,6 +286,7 @@ class Worker:
             )
             if alert is not None:
                 self._emit(alert, frame)
+        self.last_analysed = LastAnalysed(batch[-1].captured_at, lag_s, response.model_version, threshold)
 
     def _emit(self, alert: AlertRecord, frame: Frame) -> None:
         if self.clips is not None:  # the clip's key is known now; the object appears after post-roll
@@ -306,12 +315,18 @@ class Worker:
 
 
 def build_worker(
-    config: WorkerConfig, stop_event: threading.Event | None = None, *, detector: Detector | None = None
+    config: WorkerConfig,
+    stop_event: threading.Event | None = None,
+    *,
+    detector: Detector | None = None,
+    worker_id: str | None = None,
 ) -> Worker:
-    """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher.
+    """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher,
+    the camera's status item in the state table (`camera_status.enabled`).
     The source is opened here, so a missing or unreadable source fails before any thread starts.
     `detector`: instead of a `SageMakerDetector` of the camera's own (fleet mode: one that shares
-    the calls of every camera, `worker.batching`)."""
+    the calls of every camera, `worker.batching`). `worker_id`: who owns the camera, in its status
+    (fleet mode: the lease holder; default host-pid)."""
     stop_event = stop_event or threading.Event()
     kvs = build_kvs_source(config, stop_event) if is_kvs(config.source) else None
     source = kvs.source if kvs is not None else AvSource(
@@ -348,7 +363,7 @@ def build_worker(
         logger.warning("no archive bucket camera=%s: alerts go out without snapshots", config.camera_id)
     if kvs is not None:
         kvs.progress.pending_alerts = lambda: {a.alert_id for a in publisher.spool.oldest(len(publisher.spool))}
-    return Worker(
+    worker = Worker(
         config,
         source=source,
         detector=detector,
@@ -358,6 +373,9 @@ def build_worker(
         progress=kvs.progress if kvs is not None else None,
         clips=build_clip_runner(config),
     )
+    if config.camera_status.enabled:
+        worker.status = status_reporter(worker, worker_id)
+    return worker
 
 
 def build_clip_runner(config: WorkerConfig) -> ClipArchiveRunner | None:

@@ -209,7 +209,7 @@ class Supervisor:
         detector = None
         if self.batcher is not None:
             detector = self.batcher.for_camera(config.camera_id, max_side=config.inference_max_side)
-        return build_worker(config, stop_event, detector=detector)
+        return build_worker(config, stop_event, detector=detector, worker_id=self.leases.worker_id)
 
     def _start_worker(self, camera_id: str) -> None:
         config = self.configs[camera_id]

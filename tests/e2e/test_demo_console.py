@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 from console.access import SiteAccess
 from console.app import create_app
+from console.cameras import read_statuses
 from console.settings import ConsoleSettings
 from console.store import AlertStore
 from contracts.alert import AlertRecord
@@ -35,6 +36,7 @@ from worker.local.state import read_state, restore_state
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')
+CAMERA_ROW = re.compile(r'class="camera-row" data-camera-id="([^"]+)"')
 RECT = re.compile(r'<rect class="region" x="([0-9.e-]+)" y="([0-9.e-]+)" width="([0-9.e-]+)" height="([0-9.e-]+)"')
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 ORIGIN = "http://127.0.0.1:8080"
@@ -93,7 +95,8 @@ def test_demo_saves_each_notified_alert_with_its_history_row_snapshot_and_clip(s
     # AND the state holds the run's archive and tables, and nothing of Kinesis, SNS or SQS
     state = read_state(short_demo_run.out / "state")
     names = state.names
-    assert state.items == {names.alert_history_table: 1, names.idempotency_table: 1, names.state_table: 0,
+    # (the state table: the camera's status item, written by the worker)
+    assert state.items == {names.alert_history_table: 1, names.idempotency_table: 1, names.state_table: 1,
                            names.audit_table: 0}
     # 1 training clip + the manifest + the alert's snapshot and clip
     assert state.objects == {names.bucket: 4}
@@ -146,6 +149,23 @@ def test_alert_page_shows_the_snapshot_with_regions_and_plays_the_clip(short_dem
     assert f"{alert.score:.3f}" in html and f"{alert.threshold:.3f}" in html
     assert alert.model_version == short_demo_run.summary["model_version"] and alert.model_version in html
     assert 'id="clip-missing"' not in html and 'id="snapshot-missing"' not in html
+
+
+def test_cameras_page_shows_the_camera_the_worker_analysed(restored: Restored, client: TestClient) -> None:
+    # GIVEN the status item the run's worker left: stopped (the video ended), scored by the run's model
+    alert = restored.alerts[0]
+    [status], _ = read_statuses(restored.dynamodb, restored.stack.names.state_table, SiteAccess.everything())
+    assert (status.camera_id, status.site, status.state, status.model_version, status.threshold) == (
+        "gate-2", "port-of-entry", "stopped", alert.model_version, alert.threshold)
+    assert alert.frame_at <= status.last_frame_at <= status.updated_at and status.lag_ms is not None
+    # WHEN the operator opens the Cameras page
+    html = client.get("/cameras").text
+    # THEN the camera is listed with its state, last analysed frame, lag, today's alert, model and threshold
+    assert CAMERA_ROW.findall(html) == ["gate-2"]
+    row = html.split('data-camera-id="gate-2"')[1].split("</tr>")[0]
+    assert '<span class="state state-stopped">stopped</span>' in row
+    assert status.last_frame_at.strftime("%Y-%m-%d %H:%M:%S") in row and f"{status.lag_ms / 1000:.1f} s" in row
+    assert ">1</a>" in row and alert.model_version in row and f"{alert.threshold:.3f}" in row
 
 
 def test_clip_not_archived_yet_is_said_and_the_page_still_renders(restored: Restored, client: TestClient) -> None:

@@ -128,7 +128,7 @@ def test_camera_status_item_shape() -> None:
     status = CameraStatus(camera_id="c1", site="hq", state="reconnecting", last_frame_at=at, lag_ms=850.5,
                           model_version="m-2", threshold=0.61, worker_id="task-9", updated_at=at)
     assert status.to_item() == {
-        "id": "camera-status#c1", "camera_id": "c1", "site": "hq", "state": "reconnecting",
+        "id": "camera-status#c1", "schema_version": "1", "camera_id": "c1", "site": "hq", "state": "reconnecting",
         "last_frame_at": "2026-11-25T08:00:00.000Z", "lag_ms": Decimal("850.5"), "model_version": "m-2",
         "threshold": Decimal("0.61"), "worker_id": "task-9", "updated_at": "2026-11-25T08:00:00.000Z",
     }

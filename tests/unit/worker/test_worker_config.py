@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from worker.archive.schedule import ScheduleConfig
 from worker.config import (
+    CameraStatusConfig,
     ConfigFileError,
     FleetBatchConfig,
     KvsConfig,
@@ -57,6 +58,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
         "alert_stream": "alerts",
         "publisher": PublisherConfig().model_dump(),
         "kvs": KvsConfig().model_dump(),
+        "camera_status": {"enabled": True, "interval_s": 10.0},
         "archive": ScheduleConfig().model_dump(),
     }
     assert (config.kvs.state_table, config.kvs.start, config.publisher.spool_dir) == (
@@ -67,6 +69,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
     assert (config.motion.heartbeat_s, config.policy.min_frames, config.policy.clear_after_s) == (2.0, 2, 2.0)
     assert (config.policy.event_type, config.policy.threshold) == ("scene_anomaly", None)
     assert config.fleet_batch == FleetBatchConfig(enabled=True, max_batch=8, max_wait_ms=20.0)
+    assert config.camera_status == CameraStatusConfig(enabled=True, interval_s=10.0)
 
 
 def test_aws_names_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
@@ -94,6 +97,9 @@ def test_aws_names_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
         ({"fleet_batch": {"max_wait_ms": 1001}}, ("fleet_batch", "max_wait_ms")),
         ({"fleet_batch": {"max_wait": 5}}, ("fleet_batch", "max_wait")),
         ({"sampel_fps": 5}, ("sampel_fps",)),
+        ({"camera_status": {"interval_s": 0}}, ("camera_status", "interval_s")),
+        ({"camera_status": {"interval_s": 31}}, ("camera_status", "interval_s")),
+        ({"camera_status": {"every_s": 5}}, ("camera_status", "every_s")),
         ({"start_s": 5, "end_s": 5}, ()),
     ],
 )
