@@ -28,6 +28,14 @@ of several cameras names one camera per item instead, in item order: `camera_ids
 SageMaker's limit); each `FrameResult` then carries its camera's `threshold` (the field is left out
 of results otherwise, so older clients still read the response).
 
+Frame size: the model looks at its own `input_size` (height, width; the artifact's `config.json`), and
+resizes whatever it is sent to that. A request may ask for it with the custom attribute
+`report_input_size=1` (`INPUT_SIZE_ATTRIBUTE`, next to `camera_id` / `camera_ids`, `,`-separated); the
+response's `input_size` then names it, so a client can send frames no larger than the model needs
+(left out of responses otherwise: older clients, whose `InferenceResponse` forbids unknown fields,
+still read them; a response without it is what an older endpoint answers). A 400 for a window or
+layout that does not fit the model names both `temporal_window=T` and `input_size=HxW`.
+
 Response (`Accept: application/json`, or `*/*`, or none): `InferenceResponse`, one `FrameResult` per
 item, in request order. Errors are JSON `{"message": ...}` with the HTTP status: 400 undecodable body,
 406 unacceptable `Accept`, 413 too large, 415 unsupported content type, 500 anything else.
@@ -38,7 +46,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 SCHEMA_VERSION: Literal["1"] = "1"
 
@@ -57,6 +65,8 @@ CAMERA_ATTRIBUTE = "camera_id"
 CAMERA_IDS_ATTRIBUTE = "camera_ids"
 CAMERA_IDS_SEPARATOR = "|"
 MAX_CUSTOM_ATTRIBUTES_CHARS = 1024  # SageMaker's limit on X-Amzn-SageMaker-Custom-Attributes
+CUSTOM_ATTRIBUTES_SEPARATOR = ","
+INPUT_SIZE_ATTRIBUTE = "report_input_size"  # `report_input_size=1`: the response names `input_size`
 
 
 class RequestItem(BaseModel):
@@ -120,5 +130,11 @@ class InferenceResponse(BaseModel):
     )
     temporal_window: int = Field(
         default=1, ge=1, description="Frames per item the model scores (1: single frames; T >= 2: windows)."
+    )
+    input_size: tuple[PositiveInt, PositiveInt] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="(height, width) the model resizes every frame to, when the request asked for it "
+        "(`report_input_size=1`); left out of the JSON otherwise, and absent from older endpoints' answers.",
     )
     results: list[FrameResult]

@@ -14,6 +14,9 @@ A request may name its camera in SageMaker custom attributes (`X-Amzn-SageMaker-
 camera_id=<id>`); the response's `threshold` is then that camera's calibrated threshold, if any. A
 request batching several cameras names one per item (`camera_ids=<id>|<id>|...`); each result then
 carries its camera's threshold, and its regions are found with it.
+With `report_input_size=1` among them the
+response names the model's `input_size`, so the client sends frames no larger than the model needs;
+a 400 for a layout the model cannot score always names `temporal_window` and `input_size`.
 
 Hardware: torch intra-op threads from `inference.env`; on a GPU the model runs there under autocast
 in half precision (`VIGIL_PRECISION`, see `select_precision`); every forward is under
@@ -47,6 +50,7 @@ from contracts.inference import (
     CONTENT_TYPE_JSON,
     CONTENT_TYPE_NPY,
     CONTENT_TYPE_PNG,
+    INPUT_SIZE_ATTRIBUTE,
     MAX_FRAME_PIXELS,
     MAX_PAYLOAD_BYTES,
     FrameResult,
@@ -130,6 +134,8 @@ class Batch:
     media_type: str = CONTENT_TYPE_NPY
     camera_ids: list[str] | None = None
     """One camera per item (`camera_ids` custom attribute), when the request batches several cameras."""
+    report_input_size: bool = False
+    """The request asked for the model's `input_size` in the response (`report_input_size=1`)."""
 
 
 def select_precision(requested: str, cuda_available: bool) -> tuple[torch.device, torch.dtype]:
@@ -215,6 +221,7 @@ def input_fn(body: bytes, content_type: str | None, context: Any = None) -> Batc
         camera_id=attributes.get(CAMERA_ATTRIBUTE),
         media_type=media_type,
         camera_ids=camera_ids.split(CAMERA_IDS_SEPARATOR) if camera_ids else None,
+        report_input_size=attributes.get(INPUT_SIZE_ATTRIBUTE) == "1",
     )
 
 
@@ -249,7 +256,11 @@ def model_input(data: Batch, temporal_window: int) -> np.ndarray:
 
 def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
     """Score every item (its last frame) and box where it is unusual."""
-    items = torch.from_numpy(np.ascontiguousarray(model_input(data, model.temporal_window)))
+    try:
+        items = torch.from_numpy(np.ascontiguousarray(model_input(data, model.temporal_window)))
+    except BadRequest as exc:  # name what the model takes, so that a client can adapt to it
+        height, width = model.input_size
+        raise BadRequest(f"{exc} (model: temporal_window={model.temporal_window}, input_size={height}x{width})") from None
     autocast = (
         torch.autocast(device_type=model.device.type, dtype=model.dtype)
         if model.dtype != torch.float32 else contextlib.nullcontext()
@@ -278,7 +289,7 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
         results.append(FrameResult(score=score, regions=regions, threshold=item_threshold if per_item else None))
     return InferenceResponse(
         model_version=model.model_version, threshold=threshold, temporal_window=model.temporal_window,
-        results=results,
+        input_size=model.input_size if data.report_input_size else None, results=results,
     )
 
 

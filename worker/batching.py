@@ -11,7 +11,9 @@ pending request, waits until `max_batch` items of the same shape are pending or 
 passed since that request came in, and sends one call with as many pending requests of that shape
 as fit `max_batch`, `MAX_PAYLOAD_BYTES` and the custom-attributes limit; a request is never split.
 The call names one camera per item (`camera_ids`), so each result carries its camera's calibrated
-threshold; each caller gets its slice of the response. A failed call fails every request in it
+threshold; each caller gets its slice of the response. The model's input size and window, as the
+endpoint last named them, are handed to each camera that joins later, so it sends frames at the
+model's size (`worker.detector.inference_size`) from its first call. A failed call fails every request in it
 with the same `DetectorError` (or window mismatch, which each camera handles as it always does).
 
 `stop()`: no new requests are taken (`DetectorError` at once), the pending ones are sent without
@@ -36,11 +38,17 @@ from contracts.inference import (
     MAX_PAYLOAD_BYTES,
     InferenceResponse,
 )
-from worker.detector import DetectorError, EndpointClient, TemporalDetector, WindowMismatch
+from worker.detector import (
+    NPY_HEADER_BYTES,
+    REPORT_INPUT_SIZE,
+    DetectorError,
+    EndpointClient,
+    TemporalDetector,
+    WindowMismatch,
+)
 
 logger = logging.getLogger(__name__)
 
-NPY_HEADER_BYTES = 256  # room for the .npy header on top of the pixels
 Send = Callable[[list[np.ndarray], int, str], InferenceResponse]
 """One call: (items, temporal window, custom attributes) -> one result per item, in order."""
 
@@ -99,6 +107,7 @@ class BatchingDetector:
         self.calls = 0
         self.items_sent = 0
         self.temporal_window: int | None = None  # the last window the endpoint answered for
+        self.input_size: tuple[int, int] | None = None  # the model's (height, width), as last named
         self._pending: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -167,7 +176,7 @@ class BatchingDetector:
             if left <= 0:
                 break
             self._cond.wait(left)
-        batch, items, nbytes, header = [], 0, 0, len(CAMERA_IDS_ATTRIBUTE) + 1
+        batch, items, nbytes, header = [], 0, 0, len(CAMERA_IDS_ATTRIBUTE) + 1 + len(REPORT_INPUT_SIZE)
         for request in list(self._pending):
             if request.shape != first.shape:
                 continue
@@ -198,6 +207,7 @@ class BatchingDetector:
         except (DetectorError, WindowMismatch) as exc:  # every caller gets it; the dispatcher goes on
             if isinstance(exc, WindowMismatch):
                 self.temporal_window = exc.window
+                self.input_size = exc.input_size or self.input_size
             self._fail(batch, exc)
             return
         except Exception as exc:  # a bug must not leave callers waiting
@@ -208,6 +218,7 @@ class BatchingDetector:
             self.calls += 1
             self.items_sent += len(items)
         self.temporal_window = response.temporal_window
+        self.input_size = response.input_size or self.input_size
         mixed = len(set(cameras)) > 1
         start = 0
         for request in batch:
@@ -230,7 +241,8 @@ class CameraDetector(TemporalDetector):
 
     def __init__(self, batcher: BatchingDetector, *, camera_id: str, max_side: int | None = None) -> None:
         super().__init__(
-            batcher.endpoint_name, camera_id=camera_id, max_side=max_side, temporal_window=batcher.temporal_window
+            batcher.endpoint_name, camera_id=camera_id, max_side=max_side, temporal_window=batcher.temporal_window,
+            input_size=batcher.input_size,
         )
         self.batcher = batcher
 

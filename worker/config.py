@@ -228,8 +228,10 @@ class WorkerConfig(BaseModel):
         default=960,
         ge=32,
         le=4096,
-        description="Frames are scaled down so that their longer side is at most this before "
-        "inference (keeps requests under SageMaker's 6 MB); null sends them as decoded.",
+        description="Upper bound on the longer side of the frames sent to the endpoint. Frames go at the "
+        "smallest size at least twice the model's input_size, which the endpoint names in its answers "
+        "(`worker.detector.inference_size`; never upscaled), and never over this; it is the only bound "
+        "until the endpoint has named the size. Snapshots and clips keep the decoded frame. Null: no bound.",
     )
     max_attempts: int = Field(
         default=4, ge=1, le=10, description="Attempts per InvokeEndpoint / PutRecords call, retries included."

@@ -211,7 +211,7 @@ def test_temporal_model_over_http(start_server, temporal_model_dir):
     assert (body.temporal_window, [r.score for r in body.results]) == (3, [0.0, 155.0])
     assert (single.status_code, single.json()["message"]) == (
         400, ("frames for a temporal model (temporal_window=3) must be N x 3 x H x W x 3 or 3 x H x W x 3, "
-              "got shape [16, 16, 3]"),
+              "got shape [16, 16, 3] (model: temporal_window=3, input_size=16x16)"),
     )
 
 

@@ -29,7 +29,8 @@ def test_frames_are_sent_as_one_npy_batch_and_scored_in_order(fake_endpoint: Fak
     # WHEN scored
     response = detector.detect(frames)
 
-    # THEN one InvokeEndpoint with the SageMaker runtime's headers, and one result per frame, in order
+    # THEN one InvokeEndpoint with the SageMaker runtime's headers (asking for the model's input size), and
+    # one result per frame, in order
     assert response == InferenceResponse(
         model_version=MODEL_VERSION, threshold=1.0, results=[darkness(frame) for frame in frames]
     )
@@ -41,7 +42,7 @@ def test_frames_are_sent_as_one_npy_batch_and_scored_in_order(fake_endpoint: Fak
         "endpoint": "vigil-detector",
         "content_type": "application/x-npy",
         "accept": "application/json",
-        "custom_attributes": "camera_id=cam-1",
+        "custom_attributes": "camera_id=cam-1,report_input_size=1",
         "shape": (3, 144, 256, 3),
     }
 

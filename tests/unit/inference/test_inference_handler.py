@@ -157,6 +157,39 @@ def test_results_leave_out_the_item_threshold_unless_cameras_are_named_per_item(
     assert [sorted(result) for result in answer["results"]] == [["regions", "score"]]
 
 
+def test_input_size_is_reported_only_when_asked_for(model, scenes):
+    # GIVEN the model (input_size 48 x 80) and one frame, asked with and without report_input_size=1
+    body = npy(scenes["normal"][:1])
+    asked = input_fn(body, "application/x-npy", Headers(**{
+        "X-Amzn-SageMaker-Custom-Attributes": "camera_id=cam-1,report_input_size=1"}))
+    plain = input_fn(body, "application/x-npy", Headers(**{"X-Amzn-SageMaker-Custom-Attributes": "camera_id=cam-1"}))
+
+    # WHEN both are answered
+    asked_json = json.loads(output_fn(predict_fn(asked, model), "application/json"))
+    plain_json = json.loads(output_fn(predict_fn(plain, model), "application/json"))
+
+    # THEN the asking request gets the model's (height, width); the other an answer without the key, which
+    # clients from before the field (unknown keys forbidden) still read
+    assert asked_json["input_size"] == [48, 80]
+    assert "input_size" not in plain_json
+    assert {key: value for key, value in asked_json.items() if key != "input_size"} == plain_json
+
+
+def test_a_layout_the_model_cannot_score_is_a_400_naming_its_window_and_input_size(model, temporal_model_dir):
+    # GIVEN a frame model (48 x 80) sent windows, and a temporal model (3 frames, 16 x 16) sent one frame
+    temporal = model_fn(temporal_model_dir)
+    windows = input_fn(npy(np.zeros((1, 3, 8, 8, 3), np.uint8)), "application/x-npy")
+    frame = input_fn(npy(np.zeros((8, 8, 3), np.uint8)), "application/x-npy")
+
+    # WHEN they are scored THEN each 400 names what the model takes, so a client can adapt
+    with pytest.raises(BadRequest) as frame_model:
+        predict_fn(windows, model)
+    with pytest.raises(BadRequest) as temporal_model:
+        predict_fn(frame, temporal)
+    assert str(frame_model.value).endswith("(model: temporal_window=1, input_size=48x80)")
+    assert str(temporal_model.value).endswith("(model: temporal_window=3, input_size=16x16)")
+
+
 def test_camera_ids_must_name_one_camera_per_item(model, scenes):
     # GIVEN two items but three cameras named
     body = npy(scenes["normal"][:2])
@@ -401,11 +434,11 @@ def test_temporal_model_scores_windows_in_every_layout(temporal_model_dir):
     ("body", "content_type", "error", "message"),
     [
         (npy(moving_window(t=2)), "application/x-npy", BadRequest,
-         "frames for a temporal model (temporal_window=3) must be N x 3 x H x W x 3 or 3 x H x W x 3, got shape [2, 16, 16, 3]"),
+         "frames for a temporal model (temporal_window=3) must be N x 3 x H x W x 3 or 3 x H x W x 3, got shape [2, 16, 16, 3] (model: temporal_window=3, input_size=16x16)"),
         (npy(np.stack([moving_window(t=4)])), "application/x-npy", BadRequest, "got shape [1, 4, 16, 16, 3]"),
         (npy(moving_window()[0]), "application/x-npy", BadRequest, "got shape [16, 16, 3]"),
         (json_body([[PNG_2x2]]), "application/json", BadRequest,
-         "each item must carry 3 frame(s) for a temporal model (temporal_window=3), got 1"),
+         "each item must carry 3 frame(s) for a temporal model (temporal_window=3), got 1 (model: temporal_window=3, input_size=16x16)"),
         (PNG_2x2, "image/png", UnsupportedMediaType,
          ("image/png carries one frame but a temporal model (temporal_window=3) scores windows of 3 frames; "
           "send application/x-npy or application/json")),
