@@ -55,3 +55,8 @@ def write_h264(path: Path, frames: list[np.ndarray], fps: int = 10, gop: int = 1
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def decoded_picture(frame: np.ndarray) -> av.VideoFrame:
+    """An RGB frame as a decoder hands it over: a yuv420p `av.VideoFrame`."""
+    return av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")

@@ -24,11 +24,12 @@ kept, whose sides are at least `INPUT_SIZE_MARGIN` times the model's (room for i
 resize), never upscaled, and never over `max_side` (`inference_max_side`, the only bound while the
 size is unknown: the first request, or an endpoint that does not name it). When the size is
 learnt or changes, the frames still pinned are rescaled from their decoded image (see
-`_set_input_size`). A 1280 x 720 frame goes out as
-228 x 128 for a 64 x 96 model (88 KB, a window of 6 frames 525 KB, instead of 1.55 MB per frame at
-960 x 540). Only what is sent shrinks: the pipeline keeps the decoded frame for snapshots and clips,
-and regions come back in 0..1 coordinates of the frame. An item that alone is over
-`MAX_PAYLOAD_BYTES` is a `DetectorError` that names its sizes (it can never be sent).
+`_set_input_size`). A 1280 x 720 frame goes out as 228 x 128 for a 64 x 96 model (88 KB, a window of
+6 frames 525 KB, instead of 1.55 MB per frame at 960 x 540). Frames come in as `worker.picture.Image`s:
+a decoded `Picture` is scaled and converted to RGB in one pass (swscale), never through a
+full-resolution RGB copy. Only what is sent shrinks: the pipeline keeps the decoded frame for
+snapshots and clips, and regions come back in 0..1 coordinates of the frame. An item that alone is
+over `MAX_PAYLOAD_BYTES` is a `DetectorError` that names its sizes (it can never be sent).
 
 Layers: `EndpointClient` (one InvokeEndpoint with retries, the answer checked), `TemporalDetector`
 (one camera's history, window discovery, payload chunks), `SageMakerDetector` (a camera that calls
@@ -48,7 +49,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import cv2
 import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -63,6 +63,7 @@ from contracts.inference import (
     MAX_PAYLOAD_BYTES,
     InferenceResponse,
 )
+from worker.picture import Image, rgb_at
 from worker.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
 
 logger = logging.getLogger(__name__)
@@ -84,10 +85,11 @@ class DetectorError(RuntimeError):
 
 class Detector(ABC):
     @abstractmethod
-    def detect(self, images: Sequence[np.ndarray]) -> InferenceResponse:
-        """Scores for `images` (RGB uint8), one result per image in order; `DetectorError` on failure."""
+    def detect(self, images: Sequence[Image]) -> InferenceResponse:
+        """Scores for `images` (RGB uint8 arrays or decoded `Picture`s), one result per image in order;
+        `DetectorError` on failure."""
 
-    def observe(self, image: np.ndarray, scored: bool) -> None:
+    def observe(self, image: Image, scored: bool) -> None:
         """Every sampled frame of the camera, in order, before it is scored (`scored`) or held back by
         the motion gate: the history a temporal model needs. Frame detectors ignore it; a wrapper
         that keeps the real detector as `inner` passes it on."""
@@ -98,7 +100,7 @@ class Detector(ABC):
 
 @dataclass
 class _Pinned:
-    image: np.ndarray  # the frame as the pipeline holds it (identity check)
+    image: Image  # the frame as the pipeline holds it (identity check; rescaled from it)
     scaled: np.ndarray  # as sent: at `inference_size`
     before: tuple[np.ndarray, ...]  # the sampled frames before it (scaled), oldest first
 
@@ -118,18 +120,6 @@ def inference_size(
     if scale >= 1.0:
         return height, width
     return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`image` at (height, width) `size` (area interpolation); itself when it already is."""
-    if image.shape[:2] == size:
-        return image
-    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def fit_within(image: np.ndarray, max_side: int | None) -> np.ndarray:
-    """`image` scaled down (area interpolation) so that its longer side is at most `max_side`."""
-    return resize_to(image, inference_size(*image.shape[:2], max_side=max_side))
 
 
 class WindowMismatch(Exception):
@@ -305,11 +295,11 @@ class TemporalDetector(Detector):
     def _send_size(self, height: int, width: int) -> tuple[int, int]:
         return inference_size(height, width, input_size=self.input_size, max_side=self.max_side)
 
-    def scaled(self, image: np.ndarray) -> np.ndarray:
-        """`image` as it is sent to the endpoint (`inference_size`)."""
-        return resize_to(image, self._send_size(*image.shape[:2]))
+    def scaled(self, image: Image) -> np.ndarray:
+        """`image` as it is sent to the endpoint: RGB at `inference_size`."""
+        return rgb_at(image, self._send_size(*image.shape[:2]))
 
-    def observe(self, image: np.ndarray, scored: bool) -> None:
+    def observe(self, image: Image, scored: bool) -> None:
         with self._lock:
             if self.temporal_window == 1:
                 return
@@ -328,7 +318,7 @@ class TemporalDetector(Detector):
             if self._history.maxlen:
                 self._history.append(scaled)
 
-    def _window(self, image: np.ndarray, size: int) -> list[np.ndarray]:
+    def _window(self, image: Image, size: int) -> list[np.ndarray]:
         """The `size` frames ending with `image` (scaled), oldest first, padded with the oldest."""
         with self._lock:
             pinned = self._pinned.get(id(image))
@@ -392,7 +382,7 @@ class TemporalDetector(Detector):
 
     # -- scoring ---------------------------------------------------------------------------------
 
-    def detect(self, images: Sequence[np.ndarray]) -> InferenceResponse:
+    def detect(self, images: Sequence[Image]) -> InferenceResponse:
         if not images:
             raise DetectorError("no frames to score")
         if self.temporal_window is None:  # discover it with one frame, then score the rest
@@ -406,7 +396,7 @@ class TemporalDetector(Detector):
         except WindowMismatch as mismatch:  # the model was replaced by one with another window
             return self._score(images, self._learn(mismatch))
 
-    def _discover(self, image: np.ndarray) -> InferenceResponse:
+    def _discover(self, image: Image) -> InferenceResponse:
         try:
             response = self._score([image], 1)
         except WindowMismatch as mismatch:
@@ -414,7 +404,7 @@ class TemporalDetector(Detector):
         self._set_window(response.temporal_window)
         return response
 
-    def _score(self, images: Sequence[np.ndarray], window: int) -> InferenceResponse:
+    def _score(self, images: Sequence[Image], window: int) -> InferenceResponse:
         """One InvokeEndpoint per chunk of items that fits the endpoint's payload limit."""
         if window == 1:
             items = [self._window(image, 1)[0] if self.temporal_window != 1 else self.scaled(image) for image in images]

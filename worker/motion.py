@@ -1,10 +1,11 @@
 """Motion gate: send a frame to the endpoint only when the scene changed since the last frame sent.
 
-Frames are compared at low resolution in greyscale after a Gaussian blur (compression noise and
-sensor grain stay below `pixel_delta`); the fraction of pixels that changed by more than
-`pixel_delta` is the motion. Comparing with the last frame *sent* (not the previous frame) lets a
-slow change add up until it is sent, and a heartbeat frame every `heartbeat_s` of media time goes
-out regardless, so a person standing still is still seen."""
+Frames are compared at low resolution in greyscale (made straight from the decoded picture:
+`worker.picture.grey_at`) after a Gaussian blur (compression noise and sensor grain stay below
+`pixel_delta`); the fraction of pixels that changed by more than `pixel_delta` is the motion.
+Comparing with the last frame *sent* (not the previous frame) lets a slow change add up until it is
+sent, and a heartbeat frame every `heartbeat_s` of media time goes out regardless, so a person
+standing still is still seen."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from worker.config import MotionConfig
+from worker.picture import Image, grey_at
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +45,18 @@ class MotionGate:
         self._reference: np.ndarray | None = None
         self._reference_pts_s = 0.0
 
-    def _small_grey(self, image: np.ndarray) -> np.ndarray:
+    def _small_grey(self, image: Image) -> np.ndarray:
         height, width = image.shape[:2]
         small_width = min(self.config.width, width)
         small_height = max(1, round(height * small_width / width))
-        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        small = cv2.resize(grey, (small_width, small_height), interpolation=cv2.INTER_AREA)
+        small = grey_at(image, (small_height, small_width))
         if self.config.blur > 1:
             small = cv2.GaussianBlur(small, (self.config.blur, self.config.blur), 0)
         return small
 
-    def check(self, image: np.ndarray, pts_s: float) -> GateDecision:
-        """Decide for one RGB frame at media time `pts_s`; a frame that is sent becomes the reference."""
+    def check(self, image: Image, pts_s: float) -> GateDecision:
+        """Decide for one frame (RGB array or decoded `Picture`) at media time `pts_s`; a frame that is
+        sent becomes the reference."""
         small = self._small_grey(image)
         if self._reference is None or self._reference.shape != small.shape:
             decision = GateDecision(True, GateReason.FIRST, 0.0)  # first frame, or the resolution changed

@@ -6,7 +6,10 @@
 The reader never blocks on the analyser: a slow endpoint costs frames (`frames_dropped`), never
 latency that creeps up. Nothing after the detector drops anything: every alert the policy raises
 is spooled for the publisher's sender thread, or logged at ERROR with its JSON. `stop()` sets the
-stop event, joins the reader then the analyser, and flushes and closes the publisher."""
+stop event, joins the reader then the analyser, and flushes and closes the publisher.
+
+Frames travel as decoded pictures (`worker.picture`): the gate and the detector each take the small
+image they need from one, and full-resolution RGB is made only for an alert's snapshot."""
 
 from __future__ import annotations
 
@@ -172,8 +175,8 @@ class Worker:
         try:
             for frame in self.source.frames():
                 self.stats.frames_sampled += 1
-                send = self.gate.check(frame.image, frame.pts_s).send
-                self.detector.observe(frame.image, scored=send)  # a temporal model's history: every sampled frame
+                send = self.gate.check(frame.picture, frame.pts_s).send
+                self.detector.observe(frame.picture, scored=send)  # a temporal model's history: every sampled frame
                 if not send:
                     self.stats.frames_gated += 1
                     continue
@@ -237,7 +240,7 @@ class Worker:
                 frame = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            if frame.image.shape != batch[0].image.shape:
+            if frame.picture.shape != batch[0].picture.shape:
                 self._held = frame
                 break
             batch.append(frame)
@@ -246,7 +249,7 @@ class Worker:
     def _analyse_batch(self, batch: list[Frame]) -> None:
         self.stats.inference_calls += 1
         try:
-            response = self.detector.detect([frame.image for frame in batch])
+            response = self.detector.detect([frame.picture for frame in batch])
         except DetectorError as exc:
             self.stats.frames_failed += len(batch)
             logger.warning(
@@ -294,7 +297,7 @@ class Worker:
             alert = alert.model_copy(update={"clip": alert_clip_ref(
                 self.clips.archiver.bucket, alert.camera_id, alert.started_at, schedule.pre_roll_s, schedule.post_roll_s)})
         if self.snapshots is not None:
-            snapshot = self.snapshots.write(alert, frame.image)
+            snapshot = self.snapshots.write(alert, frame.image)  # full-resolution RGB, converted now
             if snapshot is not None:
                 alert = alert.model_copy(update={"snapshot": snapshot})
         if self.progress is not None:  # before publishing: the fragment waits for Kinesis' ack

@@ -1,8 +1,8 @@
 """Frame sampling by media time: keep about `sample_fps` frames per second of video, whatever the
 source's frame rate (constant, variable, or keyframes only).
 
-The decoder asks the sampler before it converts a frame to RGB, so frames that are not kept cost
-only their decode."""
+The source asks the sampler before it hands a frame on, so frames that are not kept cost only their
+decode (or not even that: `worker.kvs.source`)."""
 
 from __future__ import annotations
 

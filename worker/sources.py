@@ -1,13 +1,14 @@
 """Frame sources: where the worker's frames come from.
 
-`FrameSource` is the seam: it yields sampled RGB `Frame`s with their media time and capture time.
+`FrameSource` is the seam: it yields sampled `Frame`s (the decoded picture, converted to RGB or
+greyscale only as far as each stage needs: `worker.picture`) with their media time and capture time.
 `AvSource` reads a video file, an RTSP or an HTTP URL with PyAV (FFmpeg); it is the local default.
 A `KvsSource` (Kinesis Video Streams GetMedia, MKV fragments) plugs in at the same seam later.
 
 Decoding is the expensive stage, so `AvSource` decodes as little as the sampling allows: once it has
 seen two keyframes, if the keyframe interval is no longer than the sampling interval it asks the
-decoder for keyframes only (`skip_frame = "NONKEY"`); otherwise it decodes every frame and converts
-to RGB only those the `FrameSampler` keeps."""
+decoder for keyframes only (`skip_frame = "NONKEY"`); otherwise it decodes every frame and keeps only
+those the `FrameSampler` samples."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from typing import Self
 import av
 import numpy as np
 
+from worker.picture import Picture
 from worker.sampler import FrameSampler
 
 logger = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class Frame:
-    image: np.ndarray = field(repr=False)
-    """RGB, uint8, H x W x 3."""
+    picture: Picture = field(repr=False)
+    """The decoded picture: the motion gate and the detector take the small images they need from it."""
     pts_s: float
     """Media time: position in the source's timeline, seconds."""
     captured_at: datetime
@@ -54,6 +56,11 @@ class Frame:
     keyframe: bool
     fragment_number: str | None = None
     """KVS fragment the frame came from (checkpoints advance by fragment); None for other sources."""
+
+    @property
+    def image(self) -> np.ndarray:
+        """Full-resolution RGB, uint8, H x W x 3 (snapshots): converted on first use, then kept."""
+        return self.picture.rgb()
 
 
 @dataclass
@@ -204,7 +211,7 @@ class AvSource(FrameSource):
                 self.stats.frames_sampled += 1
                 index = round(pts_s * rate) if rate else self.stats.frames_decoded - 1
                 yield Frame(
-                    image=video_frame.to_ndarray(format="rgb24"),
+                    picture=Picture(video_frame),
                     pts_s=pts_s,
                     captured_at=captured_at,
                     index=index,

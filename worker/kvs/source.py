@@ -1,5 +1,5 @@
 """`KvsSource`: the `FrameSource` of a Kinesis Video Stream. The rest of the worker cannot tell it
-from `AvSource`: it yields sampled RGB frames with their capture time.
+from `AvSource`: it yields sampled frames with their capture time.
 
 Per frame: the producer timestamp of its fragment plus the block's offset is the media time
 (`pts_s`, epoch seconds) and `captured_at`; the fragment number rides along for checkpoints.
@@ -8,7 +8,9 @@ Least work per frame: once two keyframes are seen, if the keyframe interval is n
 sampling interval, only keyframes are decoded (KVS fragments start with one) and non-key blocks are
 not even handed to the decoder; a keyframe the sampler would not keep is not decoded either.
 Otherwise (and before the interval is known) blocks wait undecoded until one of them is due: then
-the waiting blocks of the GOP are decoded up to it, and only sampled pictures are converted to RGB.
+the waiting blocks of the GOP are decoded up to it, and only sampled pictures are kept (converted to
+the small images the stages need, `worker.picture`, never to full-resolution RGB unless an alert's
+snapshot asks for it).
 Blocks still waiting when the next keyframe (or fragment) comes are never decoded
 (`frames_skipped_unsampled`): at 1 fps with 1 s GOPs the first GOP costs its keyframe, not 30 frames."""
 
@@ -35,6 +37,7 @@ from worker.kvs.reader import (
     StartSelectorType,
     shared_endpoint_cache,
 )
+from worker.picture import Picture
 from worker.sampler import FrameSampler
 from worker.sources import Frame, FrameSource, SourceError, SourceStats
 
@@ -214,7 +217,7 @@ class KvsSource(FrameSource):
         self.stats.frames_sampled += 1
         self._index += 1
         return Frame(
-            image=picture.to_ndarray(format="rgb24"),
+            picture=Picture(picture),
             pts_s=pts_s,
             captured_at=datetime.fromtimestamp(pts_s, UTC),
             index=self._index - 1,

@@ -25,6 +25,7 @@ from worker.__main__ import main
 from worker.archive.keys import alert_clip_ref
 from worker.config import WorkerConfig
 from worker.local.stack import LocalStack
+from worker.picture import Picture
 from worker.pipeline import build_worker
 from worker.sources import AvSource
 
@@ -153,6 +154,27 @@ def test_still_scene_gives_no_alert(
         0,
     )
     assert len(fake_endpoint.requests) == 5
+
+
+def test_frames_are_never_converted_to_full_resolution_rgb_unless_an_alert_needs_a_snapshot(
+    local_stack: LocalStack, fake_endpoint: FakeEndpoint, make_video: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # GIVEN a 256 x 144 clip with an intruder, frames sent at 128 x 72, and a record of the frames
+    # converted to full-resolution RGB
+    video = make_video("gate.mp4", 90, intruder=(30, 60))
+    full_rgb: list[Picture] = []
+    convert = Picture.rgb
+    monkeypatch.setattr(Picture, "rgb", lambda picture: full_rgb.append(picture) or convert(picture))
+
+    # WHEN the worker runs on it
+    stats, _ = run_worker(video, inference_max_side=128)
+
+    # THEN the endpoint got small frames (made straight from the decoded pictures, as the gate's were),
+    # and the one alert's snapshot is the only full-resolution RGB made
+    assert {request["shape"][1:] for request in fake_endpoint.requests} == {(72, 128, 3)}
+    assert (stats.alerts_published, len(read_stream(local_stack))) == (1, 1)
+    assert [picture.shape for picture in full_rgb] == [(144, 256, 3)]
 
 
 def test_failed_inference_is_counted_and_the_worker_goes_on(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic_video import decoded_picture
 
 from contracts.inference import MAX_PAYLOAD_BYTES, FrameResult, InferenceResponse
 from worker.batching import BatchingDetector
@@ -18,6 +19,7 @@ from worker.detector import (
     encode_npy,
     inference_size,
 )
+from worker.picture import Picture
 
 MODEL_INPUT = (64, 96)  # (height, width) the model resizes every frame to
 
@@ -130,6 +132,26 @@ def test_a_temporal_model_is_sent_windows_at_its_size_from_the_refusal_on():
     # AND only frames whose decoded image was still held carried over (rescaled from it, not from their
     # 960 x 540 copy): the first window pads the frame scored; the next one holds it
     assert detector.windows == [[30] * 6, [30] * 5 + [0]]
+
+
+def test_decoded_pictures_are_sent_at_the_models_size_and_rescaled_from_the_picture():
+    # GIVEN the camera above, its 1280 x 720 frames as the decoder hands them over (not converted to RGB)
+    detector = ScriptedDetector(6, MODEL_INPUT, max_side=960)
+    pictures = [Picture(decoded_picture(frame)) for frame in frames_720p(4)]
+
+    # WHEN the reader observes them and the analyser scores the last, then the first again
+    for picture in pictures[:3]:
+        detector.observe(picture, scored=False)
+    detector.observe(pictures[3], scored=True)
+    detector.detect([pictures[3]])
+    detector.observe(pictures[0], scored=True)
+    detector.detect([pictures[0]])
+
+    # THEN the windows are the arrays' (same sizes, same frames: colours come back through YUV within a few levels),
+    # and no full-resolution RGB was made for any of them
+    assert detector.shapes == [(1, 540, 960, 3), (1, 6, 128, 228, 3), (1, 6, 128, 228, 3)]
+    assert [[round(v / 10) for v in window] for window in detector.windows] == [[3] * 6, [3] * 5 + [0]]
+    assert all(picture._rgb is None for picture in pictures)
 
 
 def test_a_window_longer_than_half_the_history_pads_with_the_oldest_frame():
