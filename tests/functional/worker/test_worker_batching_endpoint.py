@@ -5,22 +5,17 @@ windows hold its own frames only, and each gets its own scores and its own calib
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import torch
+from local_inference_server import serving
 
 from worker.batching import BatchingDetector, build_batching_detector
-from worker.local.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WINDOW = 3
@@ -46,27 +41,8 @@ def endpoint_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "model_version": "window-3", "input_size": [8, 8], "temporal_window": WINDOW,
         "threshold": 50.0, "thresholds": THRESHOLDS,
     }))
-    port = free_port()
-    log = (model_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inference.serve", "--model", str(model_dir), "--port", str(port)],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/ping", timeout=30).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (model_dir / "server.log").read_text()
-            time.sleep(0.1)
+    with serving(model_dir, model_dir / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture

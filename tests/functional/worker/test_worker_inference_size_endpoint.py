@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,15 +16,14 @@ from typing import Any
 
 import av
 import boto3
-import httpx
 import numpy as np
 import pytest
 import torch
+from local_inference_server import serving
 
 from contracts.inference import MAX_PAYLOAD_BYTES
 from worker.batching import BatchingDetector
 from worker.detector import EndpointClient, SageMakerDetector
-from worker.local.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WINDOW = 6
@@ -73,27 +68,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def endpoint_url(model_dir: Path) -> Iterator[str]:
     """The local inference server on a free port holding the 6-frame, 64 x 96 model."""
-    port = free_port()
-    log = (model_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "inference.serve", "--model", str(model_dir), "--port", str(port)],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/ping", timeout=30).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (model_dir / "server.log").read_text()
-            time.sleep(0.1)
+    with serving(model_dir, model_dir / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 class RecordingClient:
