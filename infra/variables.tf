@@ -166,6 +166,16 @@ variable "frame_sample_fps" {
   default     = 5
 }
 
+variable "worker_fleet_batch" {
+  description = "Fleet mode: the worker task's cameras share InvokeEndpoint calls of at most max_batch frames, a frame waiting at most max_wait_ms (worker module's fleet_batch)."
+  type = object({
+    enabled     = optional(bool, true)
+    max_batch   = optional(number, 8)
+    max_wait_ms = optional(number, 20)
+  })
+  default = {}
+}
+
 variable "worker_extra_environment" {
   description = "More environment variables for the worker container (worker module's extra_environment)."
   type        = map(string)

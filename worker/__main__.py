@@ -22,8 +22,15 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError
 from pydantic import ValidationError
 
-from worker.config import ConfigFileError, WorkerConfig, load_config
-from worker.env import ENV_CAMERAS, ENV_ENDPOINT_NAME, ENV_FRAME_SAMPLE_FPS
+from worker.config import ConfigError, WorkerConfig, load_config
+from worker.env import (
+    ENV_CAMERAS,
+    ENV_ENDPOINT_NAME,
+    ENV_FLEET_BATCH_ENABLED,
+    ENV_FLEET_BATCH_MAX,
+    ENV_FLEET_BATCH_WAIT_MS,
+    ENV_FRAME_SAMPLE_FPS,
+)
 from worker.leases import LeaseManager, LeaseSettings
 from worker.metrics import MetricsReporter, TimedDetector
 from worker.pipeline import build_worker
@@ -53,7 +60,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         f'worker reads every camera of ${ENV_CAMERAS} ({{"<camera_id>": {{"site": ..., "stream_name": ...}}}}, '
         "source kvs://<stream_name>) whose lease it holds in the state table, sharing them fairly with the "
         f"other worker tasks. ${ENV_ENDPOINT_NAME} and ${ENV_FRAME_SAMPLE_FPS} set the defaults of "
-        "--endpoint-name and --sample-fps; --config and flags win.",
+        f"--endpoint-name and --sample-fps, ${ENV_FLEET_BATCH_ENABLED}, ${ENV_FLEET_BATCH_MAX} and "
+        f"${ENV_FLEET_BATCH_WAIT_MS} those of fleet_batch (enabled, max_batch, max_wait_ms); --config "
+        "(fleet_batch key by key) and flags win.",
     )
     parser.add_argument(
         "--fleet",
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(
             args.config, camera_id=args.camera_id, site=args.site, source=args.source, **_flag_overrides(args)
         )
-    except ConfigFileError as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValidationError as exc:
@@ -184,7 +193,7 @@ def run_fleet(args: argparse.Namespace) -> int:
 
     try:
         configs = camera_configs(parse_cameras(os.environ.get(ENV_CAMERAS)), load)
-    except (CamerasError, ConfigFileError) as exc:
+    except (CamerasError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ValidationError as exc:

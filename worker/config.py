@@ -1,6 +1,6 @@
 """The worker's configuration: one camera, its source, the endpoint, the motion gate and the alert
-policy. Loadable from JSON (`--config`); CLI flags override the file; AWS resource names default
-to the environment (`worker.env`)."""
+policy. Loadable from JSON (`--config`); CLI flags override the file; AWS resource names, the
+endpoint, the sample rate and fleet batching default to the environment (`worker.env`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from worker.archive.schedule import ScheduleConfig
 from worker.env import (
@@ -18,6 +26,9 @@ from worker.env import (
     ENV_ALERT_STREAM,
     ENV_ARCHIVE_BUCKET,
     ENV_ENDPOINT_NAME,
+    ENV_FLEET_BATCH_ENABLED,
+    ENV_FLEET_BATCH_MAX,
+    ENV_FLEET_BATCH_WAIT_MS,
     ENV_FRAME_SAMPLE_FPS,
     ENV_STATE_TABLE,
 )
@@ -28,8 +39,16 @@ logger = logging.getLogger(__name__)
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
 
-class ConfigFileError(ValueError):
+class ConfigError(ValueError):
+    """A source of the config (file or environment) is unusable; the message is one line."""
+
+
+class ConfigFileError(ConfigError):
     """The `--config` file is missing, unreadable or not a JSON object."""
+
+
+class ConfigEnvironmentError(ConfigError):
+    """An environment variable that sets a config default holds a value its field refuses."""
 
 
 class MotionConfig(BaseModel):
@@ -282,19 +301,57 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-ENVIRONMENT_DEFAULTS = {"endpoint_name": ENV_ENDPOINT_NAME, "sample_fps": ENV_FRAME_SAMPLE_FPS}
-"""Config fields whose default the environment (the Fargate task definition) may set."""
+ENVIRONMENT_DEFAULTS: dict[tuple[str, ...], str] = {
+    ("endpoint_name",): ENV_ENDPOINT_NAME,
+    ("sample_fps",): ENV_FRAME_SAMPLE_FPS,
+    ("fleet_batch", "enabled"): ENV_FLEET_BATCH_ENABLED,
+    ("fleet_batch", "max_batch"): ENV_FLEET_BATCH_MAX,
+    ("fleet_batch", "max_wait_ms"): ENV_FLEET_BATCH_WAIT_MS,
+}
+"""Config fields (paths into `WorkerConfig`) whose default the environment (the Fargate task
+definition) may set, and the variable that sets each."""
 
 
-def environment_defaults() -> dict[str, str]:
-    """The config values the environment sets (`$VIGIL_ENDPOINT_NAME`, `$VIGIL_FRAME_SAMPLE_FPS`)."""
-    return {field: os.environ[name] for field, name in ENVIRONMENT_DEFAULTS.items() if os.environ.get(name)}
+def _environment_value(path: tuple[str, ...], name: str, raw: str) -> Any:
+    """`raw` validated against the field at `path` (its type and bounds), or `ConfigEnvironmentError`
+    naming the variable, so a bad task definition fails at start-up whatever a config file sets."""
+    model: type[BaseModel] = WorkerConfig
+    for part in path[:-1]:
+        model = model.model_fields[part].annotation  # type: ignore[assignment]
+    field = model.model_fields[path[-1]]
+    try:
+        return TypeAdapter(Annotated[field.annotation, field]).validate_python(raw)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise ConfigEnvironmentError(f"${name} ({'.'.join(path)}): {message}, got {raw!r}") from None
+
+
+def environment_defaults() -> dict[str, Any]:
+    """The config values the environment sets, validated and nested as in the config, e.g.
+    `{"sample_fps": 1.5, "fleet_batch": {"max_batch": 16}}`; unset or empty variables are left out
+    (`ENVIRONMENT_DEFAULTS`). `ConfigEnvironmentError` names the first variable with a bad value."""
+    data: dict[str, Any] = {}
+    for path, name in ENVIRONMENT_DEFAULTS.items():
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            continue
+        parent = data
+        for part in path[:-1]:
+            parent = parent.setdefault(part, {})
+        parent[path[-1]] = _environment_value(path, name, raw)
+    return data
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> WorkerConfig:
     """Config from the environment's defaults, then a JSON file (optional), then `overrides`
-    (values that are None are ignored) on top."""
+    (values that are None are ignored) on top. A file's section that the environment also sets
+    (`fleet_batch`) is merged over the environment's one level deep: a file that sets only
+    `fleet_batch.max_batch` keeps the environment's `max_wait_ms`. Overrides replace whole fields."""
     data: dict[str, Any] = environment_defaults()
-    data.update(read_config_file(path) if path is not None else {})
+    for key, value in (read_config_file(path) if path is not None else {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
     data.update({key: value for key, value in overrides.items() if value is not None})
     return WorkerConfig.model_validate(data)

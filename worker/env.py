@@ -26,3 +26,14 @@ ENV_FRAME_SAMPLE_FPS = "VIGIL_FRAME_SAMPLE_FPS"
 ENV_CAMERAS = "VIGIL_CAMERAS"
 """The fleet (`python -m worker --fleet`): JSON `{"<camera_id>": {"site": "...", "stream_name": "..."}}`;
 each camera is read from `kvs://<stream_name>` by whichever worker task holds its lease."""
+
+ENV_FLEET_BATCH_ENABLED = "VIGIL_FLEET_BATCH_ENABLED"
+"""Fleet mode: whether the task's cameras share InvokeEndpoint calls, `true` / `false` (default of
+`fleet_batch.enabled`; a config file's `fleet_batch` or a flag wins, key by key)."""
+
+ENV_FLEET_BATCH_MAX = "VIGIL_FLEET_BATCH_MAX"
+"""Fleet mode: frames per shared InvokeEndpoint call, at most, 1-64 (default of `fleet_batch.max_batch`)."""
+
+ENV_FLEET_BATCH_WAIT_MS = "VIGIL_FLEET_BATCH_WAIT_MS"
+"""Fleet mode: longest wait of a frame for others to share its call, 0-1000 ms (default of
+`fleet_batch.max_wait_ms`)."""

@@ -430,3 +430,46 @@ def test_subscription_examples_satisfy_the_module_rules():
     for subscription in EXAMPLE["alert_subscriptions"]:
         assert subscription["protocol"] in protocols
         assert set(subscription.get("filter_policy", {})) <= keys
+
+
+def test_worker_fleet_batch_variable_mirrors_the_workers_fleet_batch_config():
+    # GIVEN the worker's FleetBatchConfig: its defaults and its pydantic bounds
+    from annotated_types import Ge, Le
+
+    from worker.config import FleetBatchConfig
+
+    fields = FleetBatchConfig.model_fields
+    bounds = {
+        name: (
+            next(m.ge for m in fields[name].metadata if isinstance(m, Ge)),
+            next(m.le for m in fields[name].metadata if isinstance(m, Le)),
+        )
+        for name in ("max_batch", "max_wait_ms")
+    }
+    (lo_batch, hi_batch), (lo_wait, hi_wait) = bounds["max_batch"], bounds["max_wait_ms"]
+    # WHEN the worker module's fleet_batch variable is read
+    variable = infra_hcl.module("worker").variables["fleet_batch"]
+    # THEN its attribute defaults are the config's, and its validation blocks enforce the same bounds
+    # (max_batch whole: the worker parses $VIGIL_FLEET_BATCH_MAX as an int)
+    assert {key: variable[key] for key in ("type", "default", "nullable")} == {
+        "type": f"${{object({{enabled = optional(bool, {str(fields['enabled'].default).lower()}), "
+        f"max_batch = optional(number, {fields['max_batch'].default:g}), "
+        f"max_wait_ms = optional(number, {fields['max_wait_ms'].default:g})}})}}",
+        "default": {},
+        "nullable": False,
+    }
+    assert [v["condition"] for v in variable["validation"]] == [
+        (
+            f"${{var.fleet_batch.max_batch >= {lo_batch:g} && var.fleet_batch.max_batch <= {hi_batch:g} && "
+            "floor(var.fleet_batch.max_batch) == var.fleet_batch.max_batch}"
+        ),
+        f"${{var.fleet_batch.max_wait_ms >= {lo_wait:g} && var.fleet_batch.max_wait_ms <= {hi_wait:g}}}",
+    ]
+    # AND the task definition hands each attribute to the worker in its environment variable
+    environment = infra_hcl.module("worker").locals["environment"]
+    for name, attribute in (
+        ("VIGIL_FLEET_BATCH_ENABLED", "enabled"),
+        ("VIGIL_FLEET_BATCH_MAX", "max_batch"),
+        ("VIGIL_FLEET_BATCH_WAIT_MS", "max_wait_ms"),
+    ):
+        assert re.search(rf"\b{name} += tostring\(var\.fleet_batch\.{attribute}\)", environment), name

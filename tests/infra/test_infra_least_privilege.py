@@ -584,6 +584,17 @@ def test_every_environment_variable_the_console_reads_is_set_by_terraform():
     assert sorted(set(CONSOLE_ENV_NOT_FROM_TERRAFORM) & console_environment()) == []
 
 
+def test_the_worker_declares_exactly_the_vigil_variables_terraform_sets():
+    # GIVEN the names worker/env.py declares (config reads some through a table the scanner cannot follow)
+    import worker.env
+
+    declared = {value for name, value in vars(worker.env).items() if name.startswith("ENV_")}
+    assert "VIGIL_FLEET_BATCH_MAX" in declared  # the names were found
+    # THEN the task definition sets each of them, and sets no VIGIL_ variable the worker does not declare
+    wired = {name for name in worker_environment() if name.startswith("VIGIL_")}
+    assert (sorted(declared - wired), sorted(wired - declared)) == ([], [])
+
+
 def test_terraform_sets_no_local_endpoint_override():
     for name in worker_environment() | lambda_environment() | console_environment():
         assert not name.startswith("AWS_ENDPOINT_URL"), name

@@ -128,6 +128,9 @@ def test_worker_environment_names_match_the_extra_environment_guard():
         "VIGIL_ARCHIVE_BUCKET",
         "VIGIL_CAMERAS",
         "VIGIL_ENDPOINT_NAME",
+        "VIGIL_FLEET_BATCH_ENABLED",
+        "VIGIL_FLEET_BATCH_MAX",
+        "VIGIL_FLEET_BATCH_WAIT_MS",
         "VIGIL_FRAME_SAMPLE_FPS",
         "VIGIL_STATE_TABLE",
     }
@@ -150,6 +153,9 @@ def test_aws_environment_uses_the_names_the_local_twin_sets():
     assert sorted(worker_env - local_names) == [
         "VIGIL_CAMERAS",
         "VIGIL_ENDPOINT_NAME",
+        "VIGIL_FLEET_BATCH_ENABLED",
+        "VIGIL_FLEET_BATCH_MAX",
+        "VIGIL_FLEET_BATCH_WAIT_MS",
         "VIGIL_FRAME_SAMPLE_FPS",
     ]
 
@@ -175,6 +181,7 @@ def test_lambda_zip_default_is_the_same_at_root_and_module():
         ("endpoint_autoscaling", "model", "autoscaling"),
         ("endpoint_data_capture", "model", "data_capture"),
         ("worker_autoscaling", "worker", "autoscaling"),
+        ("worker_fleet_batch", "worker", "fleet_batch"),
         ("alert_stream", "alerts", "stream"),
         ("alert_lambda", "alerts", "lambda"),
         ("alert_event_source", "alerts", "event_source"),

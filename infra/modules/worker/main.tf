@@ -18,13 +18,16 @@ locals {
 
   # What the worker reads at start-up (one constants module in worker/ holds these names).
   environment = merge(var.extra_environment, {
-    AWS_REGION             = local.region
-    VIGIL_ARCHIVE_BUCKET   = var.archive_bucket_name
-    VIGIL_ALERT_STREAM     = var.alert_stream_name
-    VIGIL_STATE_TABLE      = aws_dynamodb_table.this.name
-    VIGIL_ENDPOINT_NAME    = var.endpoint_name
-    VIGIL_CAMERAS          = jsonencode({ for name, camera in var.camera_streams : name => { site = camera.site, stream_name = camera.stream_name } })
-    VIGIL_FRAME_SAMPLE_FPS = tostring(var.frame_sample_fps)
+    AWS_REGION                = local.region
+    VIGIL_ARCHIVE_BUCKET      = var.archive_bucket_name
+    VIGIL_ALERT_STREAM        = var.alert_stream_name
+    VIGIL_STATE_TABLE         = aws_dynamodb_table.this.name
+    VIGIL_ENDPOINT_NAME       = var.endpoint_name
+    VIGIL_CAMERAS             = jsonencode({ for name, camera in var.camera_streams : name => { site = camera.site, stream_name = camera.stream_name } })
+    VIGIL_FRAME_SAMPLE_FPS    = tostring(var.frame_sample_fps)
+    VIGIL_FLEET_BATCH_ENABLED = tostring(var.fleet_batch.enabled)
+    VIGIL_FLEET_BATCH_MAX     = tostring(var.fleet_batch.max_batch)
+    VIGIL_FLEET_BATCH_WAIT_MS = tostring(var.fleet_batch.max_wait_ms)
   })
 }
 

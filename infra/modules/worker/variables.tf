@@ -34,6 +34,25 @@ variable "frame_sample_fps" {
   }
 }
 
+variable "fleet_batch" {
+  description = "Fleet mode: the task's cameras share InvokeEndpoint calls; a call goes out when max_batch frames wait or the oldest has waited max_wait_ms (VIGIL_FLEET_BATCH_ENABLED, VIGIL_FLEET_BATCH_MAX, VIGIL_FLEET_BATCH_WAIT_MS). Keep max_batch at or below the endpoint's VIGIL_MAX_BATCH."
+  type = object({
+    enabled     = optional(bool, true)
+    max_batch   = optional(number, 8)
+    max_wait_ms = optional(number, 20)
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = var.fleet_batch.max_batch >= 1 && var.fleet_batch.max_batch <= 64 && floor(var.fleet_batch.max_batch) == var.fleet_batch.max_batch
+    error_message = "fleet_batch.max_batch must be a whole number in [1, 64]."
+  }
+  validation {
+    condition     = var.fleet_batch.max_wait_ms >= 0 && var.fleet_batch.max_wait_ms <= 1000
+    error_message = "fleet_batch.max_wait_ms must be in [0, 1000]."
+  }
+}
+
 variable "archive_bucket_name" {
   description = "Archive bucket (VIGIL_ARCHIVE_BUCKET): snapshots, clips, alert clips and manifests."
   type        = string
@@ -166,7 +185,8 @@ variable "extra_environment" {
   validation {
     condition = length(setintersection(keys(var.extra_environment), [
       "AWS_REGION", "VIGIL_ALERT_STREAM", "VIGIL_ARCHIVE_BUCKET", "VIGIL_CAMERAS", "VIGIL_ENDPOINT_NAME",
-      "VIGIL_FRAME_SAMPLE_FPS", "VIGIL_STATE_TABLE",
+      "VIGIL_FLEET_BATCH_ENABLED", "VIGIL_FLEET_BATCH_MAX", "VIGIL_FLEET_BATCH_WAIT_MS", "VIGIL_FRAME_SAMPLE_FPS",
+      "VIGIL_STATE_TABLE",
     ])) == 0
     error_message = "extra_environment may not set AWS_REGION or the VIGIL_* variables the module wires from the other modules."
   }

@@ -16,7 +16,14 @@ import pytest
 from worker_fake_endpoint import FakeEndpoint
 
 from worker.__main__ import main
-from worker.env import ENV_CAMERAS, ENV_ENDPOINT_NAME, ENV_FRAME_SAMPLE_FPS
+from worker.env import (
+    ENV_CAMERAS,
+    ENV_ENDPOINT_NAME,
+    ENV_FLEET_BATCH_ENABLED,
+    ENV_FLEET_BATCH_MAX,
+    ENV_FLEET_BATCH_WAIT_MS,
+    ENV_FRAME_SAMPLE_FPS,
+)
 from worker.kvs.local_media import LocalKvsMedia
 from worker.local.stack import LocalStack
 
@@ -88,6 +95,44 @@ def test_fleet_configs_take_endpoint_and_sample_rate_from_the_environment(
         "endpoint_name": "vigil-prod-detector",
         "sample_fps": 2.5,
     }
+
+
+def test_fleet_configs_take_fleet_batching_from_the_environment_and_a_file_key_by_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the fleet batching Terraform gives the task, and a shared config file that sets one key
+    monkeypatch.setenv(ENV_CAMERAS, json.dumps({"lobby": {"site": "hq", "stream_name": "hq-lobby"}}))
+    monkeypatch.setenv(ENV_FLEET_BATCH_ENABLED, "true")
+    monkeypatch.setenv(ENV_FLEET_BATCH_MAX, "16")
+    monkeypatch.setenv(ENV_FLEET_BATCH_WAIT_MS, "40")
+    config = tmp_path / "worker.json"
+    config.write_text(json.dumps({"fleet_batch": {"max_wait_ms": 10}}))
+    # WHEN the configs are checked
+    assert main(["--validate-config", "--config", str(config)]) == 0
+    # THEN the camera batches with the environment's size and the file's wait
+    assert json.loads(capsys.readouterr().out)["lobby"]["fleet_batch"] == {
+        "enabled": True,
+        "max_batch": 16,
+        "max_wait_ms": 10.0,
+    }
+
+
+def test_a_bad_fleet_batch_variable_is_a_one_line_error_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a task definition whose batch size is over the worker's bound
+    monkeypatch.setenv(ENV_CAMERAS, json.dumps({"lobby": {"site": "hq", "stream_name": "hq-lobby"}}))
+    monkeypatch.setenv(ENV_FLEET_BATCH_MAX, "128")
+    # WHEN the worker starts as on Fargate (no flags)
+    code = main([])
+    # THEN one line names the variable, and the exit code is 2
+    assert (code, capsys.readouterr().err) == (
+        2,
+        (
+            "error: $VIGIL_FLEET_BATCH_MAX (fleet_batch.max_batch): Input should be less than or equal to 64, "
+            "got '128'\n"
+        ),
+    )
 
 
 def test_a_spool_folder_that_cannot_be_made_is_a_one_line_error(

@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from worker.archive.schedule import ScheduleConfig
 from worker.config import (
+    ENVIRONMENT_DEFAULTS,
     CameraStatusConfig,
+    ConfigEnvironmentError,
     ConfigFileError,
     FleetBatchConfig,
     KvsConfig,
@@ -18,12 +20,16 @@ from worker.config import (
     PolicyConfig,
     PublisherConfig,
     WorkerConfig,
+    environment_defaults,
     load_config,
 )
 from worker.env import (
     ENV_ALERT_STREAM,
     ENV_ARCHIVE_BUCKET,
     ENV_ENDPOINT_NAME,
+    ENV_FLEET_BATCH_ENABLED,
+    ENV_FLEET_BATCH_MAX,
+    ENV_FLEET_BATCH_WAIT_MS,
     ENV_FRAME_SAMPLE_FPS,
     ENV_STATE_TABLE,
 )
@@ -164,3 +170,164 @@ def test_endpoint_and_sample_rate_default_to_the_environment_and_file_and_flags_
         ("vigil-prod", 3.0),
         ("vigil-test", 3.0),
     ]
+
+
+@pytest.fixture
+def task_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No config default set by the environment until the test sets one."""
+    for name in ENVIRONMENT_DEFAULTS.values():
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_environment_defaults_nest_the_fleet_batch_variables(task_environment: pytest.MonkeyPatch):
+    # GIVEN no config variable in the environment
+    # WHEN its defaults are read  THEN there are none
+    assert environment_defaults() == {}
+
+    # GIVEN every variable the Fargate task definition sets (as Terraform's tostring() writes them)
+    task_environment.setenv(ENV_ENDPOINT_NAME, "vigil-prod")
+    task_environment.setenv(ENV_FRAME_SAMPLE_FPS, "2.5")
+    task_environment.setenv(ENV_FLEET_BATCH_ENABLED, "false")
+    task_environment.setenv(ENV_FLEET_BATCH_MAX, "16")
+    task_environment.setenv(ENV_FLEET_BATCH_WAIT_MS, "35.5")
+
+    # WHEN its defaults are read
+    defaults = environment_defaults()
+
+    # THEN they are typed and nested as in the config
+    assert defaults == {
+        "endpoint_name": "vigil-prod",
+        "sample_fps": 2.5,
+        "fleet_batch": {"enabled": False, "max_batch": 16, "max_wait_ms": 35.5},
+    }
+    assert load_config(**REQUIRED).fleet_batch == FleetBatchConfig(
+        enabled=False, max_batch=16, max_wait_ms=35.5
+    )
+
+
+def test_an_empty_fleet_batch_variable_keeps_the_config_default(task_environment: pytest.MonkeyPatch):
+    # GIVEN a task that sets only the batch size, and an empty wait
+    task_environment.setenv(ENV_FLEET_BATCH_MAX, "4")
+    task_environment.setenv(ENV_FLEET_BATCH_WAIT_MS, " ")
+
+    # WHEN the config is loaded
+    config = load_config(**REQUIRED)
+
+    # THEN the unset fields keep FleetBatchConfig's defaults
+    assert (environment_defaults(), config.fleet_batch) == (
+        {"fleet_batch": {"max_batch": 4}},
+        FleetBatchConfig(enabled=True, max_batch=4, max_wait_ms=20.0),
+    )
+
+
+def test_a_config_files_fleet_batch_is_merged_over_the_environments_one_level_deep(
+    task_environment: pytest.MonkeyPatch, tmp_path: Path
+):
+    # GIVEN the task's fleet batching, and a config file that changes only the batch size
+    task_environment.setenv(ENV_FLEET_BATCH_ENABLED, "true")
+    task_environment.setenv(ENV_FLEET_BATCH_MAX, "16")
+    task_environment.setenv(ENV_FLEET_BATCH_WAIT_MS, "50")
+    path = tmp_path / "worker.json"
+    path.write_text(json.dumps({**REQUIRED, "fleet_batch": {"max_batch": 4}}))
+
+    # WHEN configs are loaded from the environment alone, with the file, and with an override
+    from_env = load_config(**REQUIRED)
+    from_file = load_config(path)
+    from_override = load_config(path, fleet_batch={"enabled": False})
+
+    # THEN the file's key wins and the environment's other keys stay; an override replaces the
+    # whole field, as every override does
+    assert [c.fleet_batch for c in (from_env, from_file, from_override)] == [
+        FleetBatchConfig(enabled=True, max_batch=16, max_wait_ms=50.0),
+        FleetBatchConfig(enabled=True, max_batch=4, max_wait_ms=50.0),
+        FleetBatchConfig(enabled=False, max_batch=8, max_wait_ms=20.0),
+    ]
+
+
+def test_a_config_files_bad_fleet_batch_key_is_still_refused_after_the_merge(
+    task_environment: pytest.MonkeyPatch, tmp_path: Path
+):
+    # GIVEN the task's batch size, and a config file with a misspelt fleet_batch key
+    task_environment.setenv(ENV_FLEET_BATCH_MAX, "16")
+    path = tmp_path / "worker.json"
+    path.write_text(json.dumps({**REQUIRED, "fleet_batch": {"max_wait": 5}}))
+
+    # WHEN it is loaded  THEN the misspelt key is refused as without the environment
+    with pytest.raises(ValidationError) as info:
+        load_config(path)
+    assert [(tuple(e["loc"]), e["type"]) for e in info.value.errors()] == [
+        (("fleet_batch", "max_wait"), "extra_forbidden")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        (
+            ENV_FLEET_BATCH_MAX,
+            "0",
+            "$VIGIL_FLEET_BATCH_MAX (fleet_batch.max_batch): Input should be greater than or equal to 1, got '0'",
+        ),
+        (
+            ENV_FLEET_BATCH_MAX,
+            "65",
+            "$VIGIL_FLEET_BATCH_MAX (fleet_batch.max_batch): Input should be less than or equal to 64, got '65'",
+        ),
+        (
+            ENV_FLEET_BATCH_MAX,
+            "8.5",
+            (
+                "$VIGIL_FLEET_BATCH_MAX (fleet_batch.max_batch): Input should be a valid integer, unable to parse "
+                "string as an integer, got '8.5'"
+            ),
+        ),
+        (
+            ENV_FLEET_BATCH_WAIT_MS,
+            "-1",
+            (
+                "$VIGIL_FLEET_BATCH_WAIT_MS (fleet_batch.max_wait_ms): Input should be greater than or equal to 0, "
+                "got '-1'"
+            ),
+        ),
+        (
+            ENV_FLEET_BATCH_WAIT_MS,
+            "20ms",
+            (
+                "$VIGIL_FLEET_BATCH_WAIT_MS (fleet_batch.max_wait_ms): Input should be a valid number, unable to "
+                "parse string as a number, got '20ms'"
+            ),
+        ),
+        (
+            ENV_FLEET_BATCH_ENABLED,
+            "maybe",
+            (
+                "$VIGIL_FLEET_BATCH_ENABLED (fleet_batch.enabled): Input should be a valid boolean, unable to "
+                "interpret input, got 'maybe'"
+            ),
+        ),
+        (
+            ENV_FRAME_SAMPLE_FPS,
+            "31",
+            "$VIGIL_FRAME_SAMPLE_FPS (sample_fps): Input should be less than or equal to 30, got '31'",
+        ),
+    ],
+)
+def test_a_bad_environment_value_is_a_one_line_error_naming_the_variable(
+    task_environment: pytest.MonkeyPatch, tmp_path: Path, name: str, raw: str, message: str
+):
+    # GIVEN a task definition with one bad value, and a config file that sets every field it could set
+    task_environment.setenv(name, raw)
+    path = tmp_path / "worker.json"
+    path.write_text(
+        json.dumps(
+            {**REQUIRED, "sample_fps": 2, "fleet_batch": {"enabled": True, "max_batch": 4, "max_wait_ms": 5}}
+        )
+    )
+
+    # WHEN the config is loaded, with or without the file
+    # THEN the variable is named in one line either way: a broken task definition does not start
+    for args in ((), (path,)):
+        with pytest.raises(ConfigEnvironmentError) as info:
+            load_config(*args, **REQUIRED)
+        assert str(info.value) == message
