@@ -123,12 +123,12 @@ def read_vint(buf: bytes | bytearray | memoryview, pos: int, *, keep_marker: boo
     length = 8 - first.bit_length() + 1
     if pos + length > len(buf):
         return None
-    value = first if keep_marker else first & ((0x80 >> (length - 1)) - 1)
-    for i in range(1, length):
-        value = (value << 8) | buf[pos + i]
-    if not keep_marker and value == (1 << (7 * length)) - 1:
-        value = UNKNOWN_SIZE
-    return value, length
+    value = first if length == 1 else int.from_bytes(buf[pos : pos + length], "big")
+    if keep_marker:
+        return value, length
+    value_bits = (1 << (7 * length)) - 1  # the bits after the length marker
+    value &= value_bits
+    return (UNKNOWN_SIZE if value == value_bits else value), length
 
 
 def encode_id(element_id: int) -> bytes:

@@ -10,19 +10,30 @@ of any size, and a live stream (`follow_s`) that holds the connection open for n
 Selectors follow the KVS documentation: EARLIEST, NOW (only fragments added after the call),
 FRAGMENT_NUMBER (from that fragment: `AfterFragmentNumber` "from where you want GetMedia to start";
 the reader copes with either reading), CONTINUATION_TOKEN (the token is the number of the last
-fragment read: start after it), PRODUCER_TIMESTAMP / SERVER_TIMESTAMP (first fragment at or after)."""
+fragment read: start after it), PRODUCER_TIMESTAMP / SERVER_TIMESTAMP (first fragment at or after).
+
+In a process of its own (a benchmark does this, so that serving the bytes is not charged to the
+reader it measures), with streams loaded from recorded GetMedia responses:
+
+    python -m worker.kvs.local_media --stream cam-1=recorded.mkv [--chunk-bytes 16384 65536]
+
+It prints `serving <url>` once every fragment is loaded, and serves until its stdin closes (or it
+is interrupted): the process that started it holds the pipe, so the twin never outlives it."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
 from worker.local.stack import free_port
@@ -30,12 +41,26 @@ from worker.local.stack import free_port
 logger = logging.getLogger(__name__)
 
 EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+SEGMENT_ID = b"\x18\x53\x80\x67"
 
 
 def split_fragments(data: bytes) -> list[bytes]:
-    """A recorded GetMedia response -> one byte string per fragment (cut at the EBML headers)."""
-    starts = [m.start() for m in re.finditer(re.escape(EBML_MAGIC), data)]
+    """A recorded GetMedia response -> one byte string per fragment (cut at the EBML headers).
+
+    An EBML header counts only when a Segment follows it: the four bytes of its id can turn up
+    inside video data (about once in 4 GB of it, which long recordings reach)."""
+    starts = [m.start() for m in re.finditer(re.escape(EBML_MAGIC), data) if _segment_follows(data, m.end())]
     return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)], strict=True)]
+
+
+def _segment_follows(data: bytes, pos: int) -> bool:
+    """Whether the EBML header whose size starts at `pos` is followed by a Segment."""
+    if pos >= len(data) or data[pos] == 0:
+        return False
+    length = 9 - data[pos].bit_length()
+    size = int.from_bytes(data[pos : pos + length], "big") & ((1 << (7 * length)) - 1)
+    end = pos + length + size
+    return data[end : end + len(SEGMENT_ID)] == SEGMENT_ID
 
 
 def _tag(fragment: bytes, name: bytes) -> str | None:
@@ -323,3 +348,66 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 length -= len(piece)
                 yield piece
+
+
+# -- a twin in a process of its own ----------------------------------------------------------------
+
+
+def _stream_file(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE, got {text!r}")
+    return name, Path(path)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.kvs.local_media",
+        description="Serve the local KVS twin (GetDataEndpoint, GetMedia, PutMedia) until stdin closes.",
+    )
+    parser.add_argument(
+        "--stream",
+        type=_stream_file,
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="a stream and the recorded GetMedia response (fragments one after another) it serves; "
+        "repeatable (default: none)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 0: a free one)")
+    parser.add_argument(
+        "--chunk-bytes",
+        type=int,
+        nargs=2,
+        default=(1, 16384),
+        metavar=("LOW", "HIGH"),
+        help="GetMedia body writes are of a random size in [LOW, HIGH] bytes (default 1 16384)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the write sizes (default 0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    low, high = args.chunk_bytes
+    if not 1 <= low <= high:
+        raise SystemExit(f"--chunk-bytes: need 1 <= LOW <= HIGH, got {low} {high}")
+    media = LocalKvsMedia(args.host, args.port, seed=args.seed)
+    for name, path in args.stream:
+        stream = media.stream(name)
+        stream.chunk_range = (low, high)
+        for fragment in split_fragments(path.read_bytes()):
+            stream.add_fragment(fragment)
+    with media:
+        counts = ", ".join(f"{name}: {len(s.fragments)} fragments" for name, s in media.streams.items())
+        print(f"serving {media.url} ({counts or 'no streams'})", flush=True)
+        try:
+            sys.stdin.read()  # until the parent closes the pipe (or goes away)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -230,6 +230,9 @@ class GetMediaReader:
         self.last_fragment: str | None = after_fragment
         """Number of the last fragment passed on complete (or the checkpoint)."""
         self.last_token: str | None = None
+        self.keyframes_only = False
+        """Set by a source that decodes keyframes only: the parser then passes on no other video
+        block (`MkvStreamParser.keyframes_only`; counted in `FragmentMeta.frames_skipped_nonkey`)."""
         self._partial: tuple[str, int] | None = None
         """(fragment number, frames passed on) of a fragment cut off by a break."""
         self._failures = 0
@@ -304,6 +307,7 @@ class GetMediaReader:
                 return
             self.stats.bytes += len(chunk)
             self._data_arrived()
+            parser.keyframes_only = self.keyframes_only
             yield from self._filter(parser.feed(chunk))
 
     def _filter(self, events: list[Event]) -> Iterator[Event]:

@@ -6,7 +6,8 @@ Per frame: the producer timestamp of its fragment plus the block's offset is the
 
 Least work per frame: once two keyframes are seen, if the keyframe interval is no longer than the
 sampling interval, only keyframes are decoded (KVS fragments start with one) and non-key blocks are
-not even handed to the decoder; a keyframe the sampler would not keep is not decoded either.
+not even passed on by the parser (nor copied out of the response); a keyframe the sampler would not
+keep is not decoded either.
 Otherwise (and before the interval is known) blocks wait undecoded until one of them is due: then
 the waiting blocks of the GOP are decoded up to it, and only sampled pictures are kept (converted to
 the small images the stages need, `worker.picture`, never to full-resolution RGB unless an alert's
@@ -28,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker.checkpoints import CheckpointStore, FragmentProgress
 from worker.config import WorkerConfig
 from worker.kvs.decoder import FrameDecoder
-from worker.kvs.parser import Corruption, FragmentEnd, FragmentMeta, KvsError, MkvFrame
+from worker.kvs.parser import VIDEO_TRACK_TYPE, Corruption, FragmentEnd, FragmentMeta, KvsError, MkvFrame
 from worker.kvs.reader import (
     EndpointCache,
     GetMediaReader,
@@ -44,7 +45,6 @@ from worker.sources import Frame, FrameSource, SourceError, SourceStats
 logger = logging.getLogger(__name__)
 
 KVS_SCHEME = "kvs://"
-VIDEO_TRACK_TYPE = 1
 _EPSILON_S = 1e-3
 
 
@@ -103,7 +103,7 @@ class KvsSource(FrameSource):
         self.decoder = FrameDecoder(camera_id)
         self.stats = KvsSourceStats()
         self._forced_mode = keyframes_only
-        self.stats.keyframes_only = bool(keyframes_only)
+        self.stats.keyframes_only = self.reader.keyframes_only = bool(keyframes_only)
         self._last_keyframe_s: float | None = None
         self._pending: dict[int, MkvFrame] = {}
         """Blocks handed to the decoder whose picture has not come out yet, by pts (ms)."""
@@ -201,6 +201,7 @@ class KvsSource(FrameSource):
             self._sync_decoder_stats()
             self._pending.clear()
         self.stats.fragments_read += 1
+        self.stats.frames_skipped_nonkey += meta.frames_skipped_nonkey  # the parser's, never passed on
         self.stats.last_fragment = meta.fragment_number
         self.stats.last_producer_timestamp = meta.producer_timestamp
         logger.debug(
@@ -235,7 +236,7 @@ class KvsSource(FrameSource):
         keyframes_only = interval <= self.sampler.interval_s + _EPSILON_S
         self.stats.keyframe_interval_s = interval
         if keyframes_only != self.stats.keyframes_only:
-            self.stats.keyframes_only = keyframes_only
+            self.stats.keyframes_only = self.reader.keyframes_only = keyframes_only
             logger.info(
                 "decode mode camera=%s keyframes_only=%s keyframe_interval_s=%.3f sample_interval_s=%.3f",
                 self.camera_id,

@@ -4,6 +4,8 @@ chunks cut at random bytes; boto3's `kinesisvideo` + `kinesis-video-media` clien
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from synthetic_video import render_scene
 
 from worker.kvs import ebml
 from worker.kvs.ebml import uint_element
-from worker.kvs.local_media import LocalKvsMedia, split_fragments
+from worker.kvs.local_media import EBML_MAGIC, LocalKvsMedia, split_fragments
 from worker.kvs.mkv_writer import (
     Packet,
     VideoTrack,
@@ -397,3 +399,46 @@ def test_frames_carry_producer_time_and_fragment(kvs: LocalKvsMedia) -> None:
         (str(BASE_NUMBER + 1), round(1 + 0.2 * i, 3)) for i in range(5)
     ]
     assert isinstance(frames[0], object) and VideoTrack  # the writer's types are public
+
+
+# -- the twin in a process of its own (as the worker benchmark runs it) ---------------------------
+
+
+def test_twin_process_serves_a_recording_and_ends_with_its_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 3 built fragments and a 4th whose frame holds the EBML id (as video data can: long
+    # recordings have it), recorded one after another
+    track, fragments, _ = built_stream(3)
+    number = str(BASE_NUMBER + 3)
+    frame = Packet(pts_ms=3000, keyframe=True, data=b"\x00" + EBML_MAGIC + b"\x00")
+    fragments.append(
+        get_media_fragment(
+            track, [frame], fragment_number=number, producer_timestamp=T0 + 3, continuation_token=number
+        )
+    )
+    recording = tmp_path / "get_media.mkv"
+    recording.write_bytes(b"".join(fragments))
+    assert [len(f) for f in split_fragments(recording.read_bytes())] == [len(f) for f in fragments]
+    # WHEN `python -m worker.kvs.local_media` serves it and the reader reads from EARLIEST
+    command = ["-m", "worker.kvs.local_media", "--stream", f"cam-1={recording}", "--chunk-bytes", "1", "999"]
+    twin = subprocess.Popen(
+        [sys.executable, *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert twin.stdout is not None
+        line = twin.stdout.readline()
+        url = line.split()[1]
+        monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS_VIDEO", url)
+        frames, ends = read_all(make_reader("cam-1"), 4)
+    finally:
+        assert twin.stdin is not None
+        twin.stdin.close()  # THEN the twin ends when its stdin closes
+        returncode = twin.wait(10)
+    assert line == f"serving {url} (cam-1: 4 fragments)\n"
+    assert [m.fragment_number for m in ends] == [str(BASE_NUMBER + i) for i in range(4)]
+    assert len(frames) == 31 and frames[-1].data == frame.data
+    assert returncode == 0

@@ -43,6 +43,21 @@ def summary(events: list) -> list[tuple]:
     ]
 
 
+def test_keyframes_only_passes_on_keyframes_and_counts_the_rest() -> None:
+    # GIVEN a parser told mid-stream to pass on keyframes only (as a source does once it decodes no more)
+    parser = MkvStreamParser()
+    events = parser.feed(fragment(1))
+    parser.keyframes_only = True
+    # WHEN the next fragment (a keyframe and two other frames) arrives
+    events += parser.feed(fragment(2)) + parser.close()
+    # THEN the other frames of fragment 2 are counted in its meta, not passed on; indices keep their place
+    frames = [(e.fragment.fragment_number, e.index, e.data) for e in events if isinstance(e, MkvFrame)]
+    assert frames == [("1", 0, b"\x01\x00" * 5), ("1", 1, b"\x01\x01" * 5), ("1", 2, b"\x01\x02" * 5),
+                      ("2", 0, b"\x02\x00" * 5)]
+    ends = [(e.fragment.frame_count, e.fragment.frames_skipped_nonkey) for e in events if isinstance(e, FragmentEnd)]
+    assert ends == [(3, 0), (3, 2)]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
 def test_any_chunking_gives_the_same_events(chunk: int) -> None:
     data = fragment(1) + fragment(2)
