@@ -62,8 +62,8 @@ def export_artifact(
 ) -> dict:
     """Write model.pt, config.json and model.tar.gz into `model_dir`; return the config written.
 
-    config.json declares `temporal_window` (T) and `sample_fps`: with T >= 2 the model takes uint8
-    N x T x H x W x 3 windows of frames `1 / sample_fps` s apart, oldest first, and scores the last."""
+    config.json declares `temporal_window` (T: the scorer's `ModelConfig.input_window`) and `sample_fps`:
+    with T >= 2 the model takes uint8 N x T x H x W x 3 windows of frames `1 / sample_fps` s apart, oldest first, and scores the last."""
     model_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     scorer = scorer.cpu().eval()
@@ -97,7 +97,8 @@ def export_artifact(
 def _check_scripted(scripted: torch.jit.ScriptModule, eager: AnomalyScorer, config: ModelConfig) -> None:
     """The scripted module must give what the eager one gives, on a frame of another size."""
     h, w = config.input_size
-    shape = (2, h + 7, w * 2, 3) if config.temporal_window == 1 else (2, config.temporal_window, h + 7, w * 2, 3)
+    window = config.input_window
+    shape = (2, h + 7, w * 2, 3) if window == 1 else (2, window, h + 7, w * 2, 3)
     frames = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     expected, got = eager(frames), scripted(frames)
     for a, b in zip(expected, got, strict=True):

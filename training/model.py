@@ -10,8 +10,13 @@ never seen appears out of nowhere. With T = 1 the same network (without skips) r
 frame: an appearance-only autoencoder.
 
 Scoring: the squared prediction error averaged over `block` x `block` blocks is the map (where the
-frame is unusual); the frame's score is the mean of its `top_blocks` highest blocks (the max of a
-single block is noisier: one block of compression noise or a leaf).
+frame is unusual). A frame's map is the mean of the maps of the last `score_frames` K predictions (the
+frame's own and those of the K - 1 sampled frames before it): something that does not belong stays in
+view and keeps being mispredicted, while the error of a single badly predicted frame (a compression
+artefact, a sudden shadow) is averaged away. So the scorer takes `input_window` = T + K - 1 frames,
+and still needs nothing but the frames it is sent: it stays stateless, as an endpoint must. The
+frame's score is the mean of its `top_blocks` highest blocks (the max of a single block is noisier:
+one block of compression noise or a leaf).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ class ModelConfig:
     """Hyper-parameters of the model; saved with every checkpoint and in the artifact's config.json."""
 
     input_size: tuple[int, int] = (64, 96)  # (height, width) frames are resized to; multiples of 8 and of block
-    temporal_window: int = 4  # frames per item, oldest first; the last one is scored (1: appearance only)
+    temporal_window: int = 4  # frames per prediction, oldest first; the last one is predicted (1: appearance only)
+    score_frames: int = 4  # a frame's map is the mean of the maps of this many consecutive predictions
     sample_fps: float = 5.0  # the frames of a window are 1 / sample_fps seconds apart (the worker's rate)
     channels: tuple[int, int, int] = (16, 32, 32)  # widths of the three stride-2 encoder stages
     block: int = 8  # side of the square blocks the error map is averaged over, in model pixels
@@ -55,6 +61,8 @@ class ModelConfig:
                 )
         if self.temporal_window < 1:
             raise ValueError(f"temporal_window must be >= 1, got {self.temporal_window}")
+        if self.score_frames < 1:
+            raise ValueError(f"score_frames must be >= 1, got {self.score_frames}")
         if self.top_blocks < 1:
             raise ValueError(f"top_blocks must be >= 1, got {self.top_blocks}")
         if self.sample_fps <= 0:
@@ -63,6 +71,12 @@ class ModelConfig:
     @property
     def in_channels(self) -> int:
         return max(1, self.temporal_window - 1)  # the frames before the predicted one (or the frame)
+
+    @property
+    def input_window(self) -> int:
+        """Frames the scorer takes per scored frame (the artifact's `temporal_window`): the window of the
+        first of the `score_frames` predictions starts `score_frames - 1` sampled frames earlier."""
+        return self.temporal_window + self.score_frames - 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,16 +156,18 @@ def frame_scores(maps: torch.Tensor, top_blocks: int) -> torch.Tensor:
 class AnomalyScorer(nn.Module):
     """What the artifact holds (TorchScript): uint8 RGB frames of any size -> (scores[N], maps[N, h, w]).
 
-    Input: N x T x H x W x 3 windows (oldest first, the last frame is scored) when `temporal_window`
-    T >= 2, N x H x W x 3 frames when T = 1. Maps are block prediction errors; scores see
-    `frame_scores`."""
+    Input: N x W x H x W x 3 windows (oldest first, the last frame is scored) of W =
+    `ModelConfig.input_window` frames when W >= 2, N x H x W x 3 frames when W = 1. Maps are the block
+    prediction errors of the last `score_frames` predictions, averaged; scores see `frame_scores`."""
 
     def __init__(self, predictor: Predictor, config: ModelConfig) -> None:
         super().__init__()
         self.predictor = predictor
         self.height = config.input_size[0]
         self.width = config.input_size[1]
-        self.window = config.temporal_window
+        self.window = config.input_window
+        self.predict_window = config.temporal_window
+        self.score_frames = config.score_frames
         self.block = config.block
         self.top_blocks = config.top_blocks
 
@@ -160,6 +176,11 @@ class AnomalyScorer(nn.Module):
             frames = frames.unsqueeze(1)
         n, t = frames.shape[0], frames.shape[1]
         x = resize_frames(frames.reshape(n * t, frames.shape[2], frames.shape[3], 3), (self.height, self.width))
-        inputs, target = split_window(to_grey(x).reshape(n, t, self.height, self.width))
+        grey = to_grey(x).reshape(n, t, self.height, self.width)
+        k, p = self.score_frames, self.predict_window
+        # the K prediction windows of each item, item-major: (n * K) x p frames
+        windows = torch.stack([grey[:, j : j + p] for j in range(k)], dim=1).reshape(n * k, p, self.height, self.width)
+        inputs, target = split_window(windows)
         maps = block_errors(self.predictor(inputs), target, self.block)
+        maps = maps.reshape(n, k, maps.shape[1], maps.shape[2]).mean(dim=1)
         return frame_scores(maps, self.top_blocks), maps

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from training import env
@@ -44,6 +45,7 @@ DEFAULTS = ModelConfig()
 FALSE_ALARM_WEIGHT = 4  # dismissed false-alarm windows are drawn this many times as often
 INCIDENT_MARGIN = 4.0  # incident windows are pushed to this many times the normal batch's error
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 100  # bounds of the epochs --steps asks for (tiny data: fewer steps)
+EMA_DECAY = 0.998  # the weights kept are an average over the last ~500 steps: less noisy than any one step's
 PLATEAU_MIN_GAIN = 0.01  # the held-out loss must fall by this fraction of its best to count as improving
 PLATEAU_FROM = 0.5  # early stopping is armed once this fraction of the steps has run (the learning rate is
 # decaying by then; near the peak rate the held-out loss jumps from epoch to epoch and says little)
@@ -81,6 +83,16 @@ def get_args_parser() -> argparse.ArgumentParser:
         f"{PLATEAU_MIN_GAIN:.0%} of its best for this many epochs, checked once {PLATEAU_FROM:.0%} of the "
         "steps have run; the best epoch's weights are kept (default: 8; 0: never stop early)",
     )
+    parser.add_argument(
+        "--gradient-loss", type=float, default=0.0,
+        help="weight of the image-gradient term added to the squared prediction error (default: 0)",
+    )
+    parser.add_argument(
+        "--ema-decay", type=float, default=EMA_DECAY,
+        help="also keep an exponential moving average of the weights, with this decay per step (warmed up), "
+        "and export it when it predicts the held-out windows better; 0 = the trained weights only "
+        f"(default: {EMA_DECAY})",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="windows per optimiser step (default: 32)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate; warm-up then cosine decay (default: 0.003)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; runs are deterministic (default: 0)")
@@ -95,7 +107,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--temporal-window", type=int, default=DEFAULTS.temporal_window,
-        help=f"frames per scored window, 1 = single frames (default: {DEFAULTS.temporal_window})",
+        help=f"frames per prediction (the last is predicted from the others), 1 = single frames "
+        f"(default: {DEFAULTS.temporal_window})",
+    )
+    parser.add_argument(
+        "--score-frames", type=int, default=DEFAULTS.score_frames,
+        help="a frame's error map is the mean of this many consecutive predictions' maps; the model then "
+        f"takes temporal_window + score_frames - 1 frames (default: {DEFAULTS.score_frames})",
+    )
+    parser.add_argument(
+        "--channels", type=int, nargs=3, metavar=("C1", "C2", "C3"), default=list(DEFAULTS.channels),
+        help=f"widths of the predictor's three encoder stages (default: {' '.join(map(str, DEFAULTS.channels))})",
     )
     parser.add_argument(
         "--sample-fps", type=float, default=DEFAULTS.sample_fps,
@@ -131,11 +153,13 @@ def seed_everything(seed: int) -> torch.Generator:
 @dataclass
 class WindowSet:
     """The training data: every clip's frames (uint8 N x 3 x h x w) in one tensor, and windows as rows
-    of indices into it, for normal (train / held-out, per camera) and incident windows."""
+    of indices into it: prediction windows (T = `temporal_window` frames) to train on, normal and
+    incident, and the held-out normal windows per camera as the scorer takes them (W =
+    `input_window` frames; their last T frames are the prediction window of the same frame)."""
 
     frames: torch.Tensor
     train: torch.Tensor  # n x T
-    holdout: dict[str, torch.Tensor]  # camera -> n x T, in time order
+    holdout: dict[str, torch.Tensor]  # camera -> n x W, in time order
     incidents: torch.Tensor  # n x T
     false_alarm_windows: int
 
@@ -147,13 +171,14 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
     normal: dict[str, list[torch.Tensor]] = {}
     weights: dict[str, list[torch.Tensor]] = {}
     incidents = []
+    t = config.temporal_window
     for clip in clips:
-        idx = window_indices(len(clip.frames), config.temporal_window, clip.stride(config.sample_fps))
+        idx = window_indices(len(clip.frames), config.input_window, clip.stride(config.sample_fps))
         in_incident = clip.is_incident[idx].any(dim=1)
         frames.append(clip.frames)
         normal.setdefault(clip.camera_id, []).append(idx[~in_incident] + offset)
         weights.setdefault(clip.camera_id, []).append(clip.is_false_alarm[idx[~in_incident, -1]])
-        incidents.append(idx[clip.is_incident[idx[:, -1]]] + offset)
+        incidents.append(idx[clip.is_incident[idx[:, -1]], -t:] + offset)
         offset += len(clip.frames)
     train, holdout, false_alarm_windows = [], {}, 0
     for camera, parts in normal.items():
@@ -162,7 +187,7 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
         if len(windows) < 2:
             raise DataError(f"camera {camera} has {len(windows)} normal window(s): need at least 2")
         n_holdout = min(len(windows) - 1, max(1, round(len(windows) * config.holdout_fraction)))
-        keep, fa = windows[:-n_holdout], is_false_alarm[:-n_holdout]
+        keep, fa = windows[:-n_holdout, -t:], is_false_alarm[:-n_holdout]
         false_alarm_windows += int(fa.sum())
         train += [keep, keep[fa].repeat(FALSE_ALARM_WEIGHT - 1, 1)]
         holdout[camera] = windows[-n_holdout:]
@@ -237,13 +262,14 @@ def main(args: argparse.Namespace) -> dict:
         config = (
             ModelConfig(**resumed["config"]) if resumed else ModelConfig(
                 input_size=tuple(args.input_size), temporal_window=args.temporal_window, sample_fps=args.sample_fps,
+                score_frames=args.score_frames, channels=tuple(args.channels),
             )
         )
     except (ValueError, TypeError) as exc:
         raise DataError(str(exc)) from exc
 
     clips, skipped = load_clips(
-        args.train, config.input_size, min_frames=config.temporal_window, sample_fps=config.sample_fps,
+        args.train, config.input_size, min_frames=config.input_window, sample_fps=config.sample_fps,
         max_frames=args.max_frames_per_clip, image_fps=args.image_fps,
     )
     data = build_windows(clips, config)
@@ -255,6 +281,10 @@ def main(args: argparse.Namespace) -> dict:
 
     predictor = Predictor(config).to(device)
     optimizer = torch.optim.Adam(predictor.parameters(), lr=args.lr)
+    # an exponential moving average of the trained weights; each epoch, whichever of the two predicts the
+    # held-out normal windows better is the candidate that early stopping keeps
+    ema = AveragedModel(predictor, avg_fn=WeightAverage(args.ema_decay), use_buffers=True) if args.ema_decay else None
+    candidates = [predictor] if ema is None else [predictor, ema.module]
     epochs = resolve_epochs(args, len(data.train))
     steps_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total_steps = epochs * steps_per_epoch
@@ -262,26 +292,33 @@ def main(args: argparse.Namespace) -> dict:
     plateau = Plateau(args.patience)
     if resumed:
         predictor.load_state_dict(resumed["model"])
+        if ema is not None:
+            ema.load_state_dict(resumed["ema"])
         optimizer.load_state_dict(resumed["optimizer"])
         generator.set_state(resumed["generator"])
         start_epoch = resumed["epoch"] + 1
         plateau.__dict__.update(resumed.get("plateau", {}))
         logger.info("resumed from %s at epoch %s", ckpt_path, start_epoch)
 
-    holdout = torch.cat(list(data.holdout.values()))
+    holdout = torch.cat(list(data.holdout.values()))[:, -config.temporal_window :]  # prediction windows
     progress = tqdm(range(start_epoch, epochs), desc="training", disable=not sys.stderr.isatty())
     train_loss = holdout_loss = float("nan")
     epochs_run = start_epoch
     for epoch in progress:
         schedule = LearningRate(args.lr, epoch * steps_per_epoch, total_steps)
-        train_loss = train_epoch(predictor, optimizer, schedule, data, config, args.batch_size, generator, device)
-        holdout_loss = prediction_loss(predictor, data.frames, holdout, config, args.batch_size, device)
-        stop = plateau.update(epoch, holdout_loss, predictor) and (epoch + 1) >= PLATEAU_FROM * epochs
+        train_loss = train_epoch(predictor, optimizer, schedule, data, config, args.batch_size, generator, device,
+                                 args.gradient_loss, ema)
+        holdout_loss, best = min(
+            ((prediction_loss(m, data.frames, holdout, config, args.batch_size, device), m) for m in candidates),
+            key=lambda scored: scored[0],
+        )
+        stop = plateau.update(epoch, holdout_loss, best) and (epoch + 1) >= PLATEAU_FROM * epochs
         epochs_run = epoch + 1
         print(f"epoch={epoch} train_loss={train_loss:.6f} holdout_loss={holdout_loss:.6f}")
         if ckpt_path:
             save_checkpoint(ckpt_path, {
                 "model": predictor.state_dict(), "optimizer": optimizer.state_dict(),
+                **({"ema": ema.state_dict()} if ema is not None else {}),
                 "epoch": epoch, "args": vars(args), "plateau": plateau.__dict__,
                 "config": config.to_dict(), "generator": generator.get_state(),
             })
@@ -295,7 +332,7 @@ def main(args: argparse.Namespace) -> dict:
 
     scorer = AnomalyScorer(predictor.cpu().eval(), config).eval()
     holdout_maps = {
-        camera: score_windows(scorer, data.frames, windows, config.temporal_window)
+        camera: score_windows(scorer, data.frames, windows, config.input_window)
         for camera, windows in data.holdout.items()
     }
     calibration = calibrate(holdout_maps, config)
@@ -309,10 +346,10 @@ def main(args: argparse.Namespace) -> dict:
     }
     if args.validation is not None:
         val_clips, _ = load_clips(
-            args.validation, config.input_size, min_frames=config.temporal_window, sample_fps=config.sample_fps,
+            args.validation, config.input_size, min_frames=config.input_window, sample_fps=config.sample_fps,
             image_fps=args.image_fps,
         )
-        report = evaluate_clips(scorer, val_clips, config.temporal_window, config.sample_fps,
+        report = evaluate_clips(scorer, val_clips, config.input_window, config.sample_fps,
                                 calibration.thresholds, calibration.threshold)
         metrics.update({f"val_{name}": value for name, value in report.metrics().items()})
     metrics["train_seconds"] = round(train_seconds, 3)
@@ -321,7 +358,7 @@ def main(args: argparse.Namespace) -> dict:
     return export_artifact(
         args.model_dir, scorer, config,
         {
-            "temporal_window": config.temporal_window,
+            "temporal_window": config.input_window,  # frames the scorer takes (see ModelConfig.input_window)
             "sample_fps": config.sample_fps,
             "threshold": calibration.threshold,
             "thresholds": calibration.thresholds,
@@ -377,6 +414,22 @@ def prediction_loss(
     return total / max(1, len(windows))
 
 
+class WeightAverage:
+    """The exponential moving average's update (`AveragedModel`'s `avg_fn`): `decay` per step, warmed up
+    as min(decay, (1 + n) / (10 + n)) after n updates, so a short run (a few dozen steps: a new camera's
+    first minutes of footage) is not dominated by its first, untrained weights."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, n_averaged: torch.Tensor) -> torch.Tensor:
+        if not averaged.is_floating_point():  # a counter (BatchNorm's num_batches_tracked): the latest
+            return current
+        n = float(n_averaged)
+        decay = min(self.decay, (1.0 + n) / (10.0 + n))
+        return averaged * decay + current * (1.0 - decay)
+
+
 class LearningRate:
     """Linear warm-up over the first 10% of the steps, then cosine decay to 2% of the peak; a function of
     the step alone, so a resumed run (even with more epochs) continues where it stopped."""
@@ -401,16 +454,20 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     device: torch.device,
+    gradient_weight: float = 0.0,
+    ema: AveragedModel | None = None,
 ) -> float:
-    """One pass over the training windows in random order; the mean normal loss."""
+    """One pass over the training windows in random order; the mean normal loss (squared error; the
+    objective adds `gradient_weight` x `gradient_loss`)."""
     predictor.train()
     order = torch.randperm(len(data.train), generator=generator)
     total = 0.0
     for start in range(0, len(order), batch_size):
         rows = data.train[order[start : start + batch_size]]
         inputs, target = split_window(batch_windows(data.frames[rows], config, generator).to(device))
-        loss = F.mse_loss(predictor(inputs), target)
-        objective = loss
+        prediction = predictor(inputs)
+        loss = F.mse_loss(prediction, target)
+        objective = loss + gradient_weight * gradient_loss(prediction, target) if gradient_weight else loss
         if len(data.incidents):
             pick = torch.randint(0, len(data.incidents), (max(1, batch_size // 4),), generator=generator)
             inputs, target = split_window(batch_windows(data.frames[data.incidents[pick]], config, generator).to(device))
@@ -421,8 +478,20 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(predictor)
         total += loss.item() * len(rows)
     return total / len(data.train)
+
+
+def gradient_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of the horizontal and vertical image gradients (Liu et al.'s gradient
+    constraint): the squared error alone is minimised by a blurred prediction, whose error on every
+    normal edge then hides the error of what does not belong."""
+    loss = prediction.new_zeros(())
+    for dim in (-1, -2):
+        loss = loss + (prediction.diff(dim=dim).abs() - target.diff(dim=dim).abs()).abs().mean()
+    return loss
 
 
 def score_windows(scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int) -> torch.Tensor:

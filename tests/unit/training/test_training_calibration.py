@@ -62,17 +62,42 @@ def test_windows_are_oldest_first_at_the_stride_and_repeat_frame_0_at_the_start(
     assert window_indices(2, 1, 2).tolist() == [[0], [1]]
 
 
-@pytest.mark.parametrize(("window", "shape"), [(1, (3, 101, 37, 3)), (3, (3, 3, 101, 37, 3))])
-def test_scorer_takes_frames_or_windows_of_any_size(window, shape):
-    # GIVEN a scorer for 48 x 80 frames with 8-pixel blocks and a window of `window` frames
-    config = ModelConfig(input_size=(48, 80), temporal_window=window)
+@pytest.mark.parametrize(
+    ("window", "score_frames", "shape"),
+    [(1, 1, (3, 101, 37, 3)), (3, 1, (3, 3, 101, 37, 3)), (3, 2, (3, 4, 101, 37, 3)), (1, 3, (3, 3, 101, 37, 3))],
+)
+def test_scorer_takes_frames_or_windows_of_any_size(window, score_frames, shape):
+    # GIVEN a scorer for 48 x 80 frames with 8-pixel blocks, predicting from windows of `window` frames
+    # and averaging `score_frames` predictions (so it takes window + score_frames - 1 frames)
+    config = ModelConfig(input_size=(48, 80), temporal_window=window, score_frames=score_frames)
     scorer = AnomalyScorer(Predictor(config), config).eval()
 
     # WHEN it scores 3 uint8 items of another size
     scores, maps = scorer(torch.zeros(shape, dtype=torch.uint8))
 
     # THEN one score per item and one 6 x 10 block map per item
-    assert (scores.shape, maps.shape) == ((3,), (3, 6, 10))
+    assert (config.input_window, scores.shape, maps.shape) == (window + score_frames - 1, (3,), (3, 6, 10))
+
+
+def test_a_frames_map_is_the_mean_of_its_last_predictions_maps():
+    # GIVEN a temporal scorer averaging 3 predictions of 3-frame windows, and the same network scoring
+    # one prediction at a time
+    torch.manual_seed(0)
+    config = ModelConfig(input_size=(48, 80), temporal_window=3, score_frames=3, top_blocks=2)
+    single = ModelConfig(input_size=(48, 80), temporal_window=3, score_frames=1, top_blocks=2)
+    predictor = Predictor(config).eval()
+    averaged, one = AnomalyScorer(predictor, config).eval(), AnomalyScorer(predictor, single).eval()
+    frames = torch.randint(0, 256, (2, 5, 48, 80, 3), dtype=torch.uint8)
+
+    # WHEN both score the last frame of 5-frame windows
+    with torch.inference_mode():
+        scores, maps = averaged(frames)
+        parts = [one(frames[:, j : j + 3])[1] for j in range(3)]
+
+    # THEN the map is the mean of the three predictions' maps, and the score its 2 highest blocks' mean
+    expected = torch.stack(parts).mean(dim=0)
+    assert torch.allclose(maps, expected, atol=1e-6)
+    assert torch.allclose(scores, expected.flatten(1).topk(2, dim=1).values.mean(dim=1), atol=1e-6)
 
 
 def test_model_config_is_checked():
@@ -80,3 +105,5 @@ def test_model_config_is_checked():
         ModelConfig(input_size=(50, 80))
     with pytest.raises(ValueError, match="temporal_window must be >= 1"):
         ModelConfig(temporal_window=0)
+    with pytest.raises(ValueError, match="score_frames must be >= 1"):
+        ModelConfig(score_frames=0)
