@@ -15,7 +15,11 @@ constant-responder detector, at 1 fps. So the worker's wall and CPU time are the
 Prints throughput in video seconds per wall second, the ratio of the worker to the keyframe-only
 baseline (goal >= 0.8), and the cameras one core sustains in real time at 1 fps (video seconds per
 CPU second of the worker process; goal >= 40). Baseline and worker runs alternate and the best of
-each is kept (the machine is shared). Then fleet mode's shared calls: N cameras' analysers (one
+each is kept (the machine is shared). CPU seconds are printed too: FFmpeg decodes the two slices of
+each keyframe on two threads, so on a 2-core machine the baseline's wall time is about half its CPU
+time, and the worker's own work (HTTP, MKV parsing, the gate, the analyser) competes with the
+decoder for the same cores: the wall ratio is then close to the share of the worker's CPU that is
+decoding (`cpu_ratio_to_keyframes_only`). Then fleet mode's shared calls: N cameras' analysers (one
 frame per detect, at the size a 720p frame is sent for the model's input size:
 `worker.detector.inference_size`, 228 x 128 for 64 x 96) through one `BatchingDetector` against a
 constant responder that takes `ENDPOINT_S` per call, vs. one call per frame: calls per frame and
