@@ -3,11 +3,12 @@ before their fragment ends, end-of-stream rules, and the EBML primitives the wri
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
-from worker.kvs import ebml
+from worker.kvs import ebml, mkv_writer
 from worker.kvs.mkv_writer import Packet, VideoTrack, get_media_fragment
 from worker.kvs.parser import Corruption, FragmentEnd, MkvFrame, MkvStreamParser, parse_all
 
@@ -52,9 +53,17 @@ def test_keyframes_only_passes_on_keyframes_and_counts_the_rest() -> None:
     events += parser.feed(fragment(2)) + parser.close()
     # THEN the other frames of fragment 2 are counted in its meta, not passed on; indices keep their place
     frames = [(e.fragment.fragment_number, e.index, e.data) for e in events if isinstance(e, MkvFrame)]
-    assert frames == [("1", 0, b"\x01\x00" * 5), ("1", 1, b"\x01\x01" * 5), ("1", 2, b"\x01\x02" * 5),
-                      ("2", 0, b"\x02\x00" * 5)]
-    ends = [(e.fragment.frame_count, e.fragment.frames_skipped_nonkey) for e in events if isinstance(e, FragmentEnd)]
+    assert frames == [
+        ("1", 0, b"\x01\x00" * 5),
+        ("1", 1, b"\x01\x01" * 5),
+        ("1", 2, b"\x01\x02" * 5),
+        ("2", 0, b"\x02\x00" * 5),
+    ]
+    ends = [
+        (e.fragment.frame_count, e.fragment.frames_skipped_nonkey)
+        for e in events
+        if isinstance(e, FragmentEnd)
+    ]
     assert ends == [(3, 0), (3, 2)]
 
 
@@ -134,3 +143,188 @@ def test_recorded_response_byte_by_byte() -> None:
         pytest.skip(f"recorded GetMedia response not available: {path}")
     data = path.read_bytes()
     assert summary(parse_all(data, 1)) == summary(parse_all(data, len(data)))
+
+
+# -- keyframes-only fast path (MkvStreamParser._skip_nonkey_blocks) --------------------------------
+
+
+class GeneralPathParser(MkvStreamParser):
+    """The parser with its fast path for non-key blocks turned off: every block goes through `_step`."""
+
+    def _skip_nonkey_blocks(self) -> None:
+        pass
+
+
+def block(header: bytes, size: int = 12) -> bytes:
+    return ebml.element(ebml.SIMPLE_BLOCK, header + bytes(size))
+
+
+def crafted_fragment(number: int, blocks: list[bytes], *, cluster_size: int | None = None) -> bytes:
+    """A GetMedia fragment whose Cluster holds `blocks` as given (of unknown size, or declaring
+    `cluster_size` bytes of its body short of / past the real ones); track 2 is audio, 3 undescribed."""
+    audio = ebml.element(
+        ebml.TRACKS,
+        ebml.element(
+            ebml.TRACK_ENTRY, ebml.uint_element(ebml.TRACK_NUMBER, 2) + ebml.uint_element(ebml.TRACK_TYPE, 2)
+        ),
+    )
+    body = ebml.uint_element(ebml.TIMECODE, 0) + b"".join(blocks)
+    size = ebml.UNKNOWN_SIZE if cluster_size is None else len(body) + cluster_size
+    cluster = ebml.encode_id(ebml.CLUSTER) + ebml.encode_size(size) + body
+    return (
+        mkv_writer.ebml_header()
+        + mkv_writer.segment_start()
+        + mkv_writer.info()
+        + mkv_writer.tracks(TRACK)
+        + audio
+        + mkv_writer.tags({"AWS_KINESISVIDEO_FRAGMENT_NUMBER": str(number)})
+        + cluster
+        + mkv_writer.tags({"AWS_KINESISVIDEO_CONTINUATION_TOKEN": str(number)})
+    )
+
+
+KEY, NONKEY = b"\x81\x00\x00\x80", b"\x81\x00\x01\x00"
+ODD_FRAGMENTS = [
+    # other tracks: audio (2) is passed on, an undescribed track (3) is taken for video
+    crafted_fragment(
+        11,
+        [
+            block(KEY),
+            block(NONKEY),
+            block(b"\x82\x00\x02\x00"),
+            block(NONKEY),
+            block(b"\x83\x00\x03\x00"),
+            block(NONKEY, 0),
+        ],
+    ),
+    # laced (unsupported), 2-byte track vint, track vint 0xFF (reserved: read as unknown), key again
+    crafted_fragment(
+        12,
+        [
+            block(KEY),
+            block(NONKEY),
+            block(b"\x81\x00\x04\x02"),
+            block(NONKEY),
+            block(b"\x40\x01\x00\x05\x00"),
+            block(b"\xff\x00\x06\x00"),
+            block(KEY),
+            block(NONKEY),
+        ],
+    ),
+    # size vints of 1, 2 and 3 bytes, and one padded to 8 bytes; a Cluster of known size
+    crafted_fragment(
+        13,
+        [
+            block(KEY),
+            block(NONKEY, 100),
+            block(NONKEY, 200),
+            block(NONKEY, 20_000),
+            ebml.encode_id(ebml.SIMPLE_BLOCK) + ebml.encode_size(10, 8) + NONKEY + bytes(6),
+            block(NONKEY),
+        ],
+        cluster_size=0,
+    ),
+    # corrupt: a block too short for its header, then a 1-byte size of all ones (unknown size)
+    crafted_fragment(14, [block(KEY), block(NONKEY), ebml.element(ebml.SIMPLE_BLOCK, b"\x81\x00")]),
+    crafted_fragment(15, [block(KEY), block(NONKEY), ebml.encode_id(ebml.SIMPLE_BLOCK) + b"\xff" + NONKEY]),
+    # a non-key block that overruns its Cluster
+    crafted_fragment(16, [block(KEY), block(NONKEY), block(NONKEY)], cluster_size=-3),
+]
+
+
+def writer_fragments(count: int, seed: int) -> bytes:
+    """Fragments as mkv_writer writes them: 1 keyframe + non-key frames of sizes that take 1-3 size bytes."""
+    rng = random.Random(seed)
+    out = b""
+    for number in range(count):
+        packets = [
+            Packet(pts_ms=33 * i, keyframe=i == 0, data=rng.randbytes(rng.choice([0, 5, 120, 3000, 20_000])))
+            for i in range(rng.randint(1, 30))
+        ]
+        out += get_media_fragment(
+            TRACK,
+            packets,
+            fragment_number=str(number),
+            producer_timestamp=1000.0 + number,
+            continuation_token=str(number),
+        )
+    return out
+
+
+def parse_chunked(parser: MkvStreamParser, data: bytes, seed: int) -> tuple[list[tuple], list[tuple], dict]:
+    """(events, per-fragment counters at its end, stats) of `data` fed in random chunks of 1..5000 bytes."""
+    rng = random.Random(seed)
+    events, pos = [], 0
+    while pos < len(data):
+        size = rng.choice([1, rng.randint(1, 64), rng.randint(1, 5000)])
+        events += parser.feed(data[pos : pos + size])
+        pos += size
+    events += parser.close()
+    counters = [
+        (e.fragment.fragment_number, e.fragment.frame_count, e.fragment.frames_skipped_nonkey)
+        for e in events
+        if isinstance(e, FragmentEnd)
+    ]
+    frames = [
+        ("MkvFrame", e.fragment.fragment_number, e.index, e.track, e.timecode_ns, e.keyframe, e.data)
+        if isinstance(e, MkvFrame)
+        else (type(e).__name__, getattr(e, "reason", None))
+        for e in events
+    ]
+    return frames, counters, vars(parser.stats)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_keyframes_only_fast_path_matches_the_general_path(seed: int) -> None:
+    # GIVEN fragments from mkv_writer and crafted odd ones (other tracks, laced, long vints, corrupt blocks)
+    data = writer_fragments(8, seed) + b"".join(ODD_FRAGMENTS) + b"garbage" + writer_fragments(3, seed + 100)
+    # WHEN keyframes-only parsers with and without the fast path read it in the same random chunks
+    fast = parse_chunked(MkvStreamParser(keyframes_only=True), data, seed)
+    general = parse_chunked(GeneralPathParser(keyframes_only=True), data, seed)
+    # THEN events (frames, corruptions, fragment ends), per-fragment counters and stats are the same
+    assert fast == general
+    assert [e[1].split(" at byte")[0] for e in fast[0] if e[0] == "Corruption"] == [
+        "truncated block header",
+        "element 0xA3 of impossible size",
+        "element 0xA3 overruns its parent",
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_keyframes_only_is_the_full_parse_filtered(seed: int) -> None:
+    # GIVEN mkv_writer fragments (one video track)
+    data = writer_fragments(10, seed)
+    # WHEN parsed keyframes-only (fast path) and in full, in random chunks
+    fast_frames, fast_counters, fast_stats = parse_chunked(MkvStreamParser(keyframes_only=True), data, seed)
+    all_frames, all_counters, all_stats = parse_chunked(MkvStreamParser(), data, seed + 1)
+    # THEN keyframes-only passes on the keyframes of the full parse and counts the others per fragment
+    assert fast_frames == [e for e in all_frames if e[0] != "MkvFrame" or e[5]]
+    skipped: dict[str, int] = {}
+    for e in all_frames:
+        if e[0] == "MkvFrame" and not e[5]:
+            skipped[e[1]] = skipped.get(e[1], 0) + 1
+    assert fast_counters == [(number, count, skipped.get(number, 0)) for number, count, _ in all_counters]
+    assert fast_stats == all_stats
+
+
+def test_keyframes_only_reads_non_key_blocks_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN fragments of 1 keyframe + 29 non-key frames, and a count of blocks that reach `_block`
+    packets = [Packet(pts_ms=33 * i, keyframe=i == 0, data=bytes(1500)) for i in range(30)]
+    data = b"".join(
+        get_media_fragment(
+            TRACK, packets, fragment_number=str(n), producer_timestamp=1000.0 + n, continuation_token=str(n)
+        )
+        for n in range(3)
+    )
+    calls = []
+    original = MkvStreamParser._block
+    monkeypatch.setattr(
+        MkvStreamParser,
+        "_block",
+        lambda self, *args: calls.append(args[3] - args[2]) or original(self, *args),
+    )
+    # WHEN parsed keyframes-only in one piece
+    parser = MkvStreamParser(keyframes_only=True)
+    parser.feed(data)
+    # THEN only the keyframes (4 + 1500 bytes) went through `_block`; all 90 blocks were counted
+    assert (calls, parser.stats.frames) == ([1504] * 3, 90)
