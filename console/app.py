@@ -1,7 +1,7 @@
 """The console's web application: routes, page rendering, and the error pages.
 
 Pages (GET): `/alerts` (list with filters), `/alerts/{alert_id}` (one alert: snapshot with regions,
-clip, score chart, review), `/cameras` (fleet health). Action (POST): `/alerts/{alert_id}/review`.
+clip, the score trace around the event, other alerts of the camera, review), `/cameras` (fleet health). Action (POST): `/alerts/{alert_id}/review`.
 `/healthz` answers the load balancer without authentication. Every other route needs an operator
 (`auth`); every POST passes `csrf`. Another site's alert is a 404, as if it did not exist.
 """
@@ -41,10 +41,10 @@ from console.auth import (
     session_cookie,
 )
 from console.cameras import camera_row, read_statuses
-from console.charts import ScoreChart, ScorePoint, fitted_window
+from console.charts import ScoreChart, ScorePoint, TraceChart, fitted_window
 from console.csrf import CsrfRejected
 from console.feedback import write_label
-from console.media import media_link
+from console.media import media_link, score_trace
 from console.settings import ConsoleSettings
 from console.store import VERDICT_TEXT, AlertFilter, AlertStore, ReviewConflict
 from contracts.alert import Severity, utc_iso
@@ -206,11 +206,17 @@ async def alert_page(request: Request, operator: Operator) -> Response:
     ] or [ScorePoint(0.0, alert.score, True)]
     window_s = fitted_window([p.offset_s for p in points], CHART_WINDOW.total_seconds())
     chart = ScoreChart(points, alert.threshold, window_s)
+    trace = score_trace(console.s3, alert.clip)
+    trace_svg = None
+    if trace.trace is not None:
+        found = trace.trace
+        trace_svg = TraceChart.of(found.points, found.threshold, found.pre_roll_s, found.post_roll_s).svg()
     return render(
         request, operator, "alert.html", row=row, alert=alert,
         snapshot=media_link(console.s3, alert.snapshot, "snapshot", expiry),
         clip=media_link(console.s3, alert.clip, "clip", expiry),
         chart_svg=chart.svg(), chart_points=len(points),
+        trace=trace.trace, trace_svg=trace_svg, trace_missing=trace.missing,
         audit=console.store.audit_trail(alert.alert_id),
         reviewed=request.query_params.get("reviewed"),
     )

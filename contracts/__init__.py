@@ -4,4 +4,5 @@
 - `contracts.alert`: the alert record the worker puts on Kinesis and `alert_lambda` consumes.
 - `contracts.manifest`: one line of a clip manifest (archiver writes, training reads).
 - `contracts.camera_status`: a camera's status item in the state table (worker writes, console reads).
+- `contracts.score_trace`: the per-frame scores around an alert (worker writes next to the clip, console reads).
 """

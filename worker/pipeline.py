@@ -2,6 +2,7 @@
 
     reader:   source (decode + sample) -> motion gate -> queue (full: drop the frame, count it)
     analyser: queue -> detector (batched) -> alert policy -> snapshot -> publisher
+              (and each score into the camera's `ScoreHistory`: an alert's trace, next to its clip)
 
 The reader never blocks on the analyser: a slow endpoint costs frames (`frames_dropped`), never
 latency that creeps up. Nothing after the detector drops anything: every alert the policy raises
@@ -21,12 +22,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from contracts.alert import AlertRecord
+from contracts.score_trace import ScoreTrace
 from worker.archive.clip_source import LocalClipSource
 from worker.archive.errors import ArchiveError
 from worker.archive.keys import alert_clip_ref
 from worker.archive.kvs import KvsClipSource
 from worker.archive.runner import ClipArchiveRunner
 from worker.archive.schedule import ArchiveScheduler, ClipRequest
+from worker.archive.scores import ScoreHistory
 from worker.archiver import Archiver
 from worker.camera_status import CameraStatusReporter, LastAnalysed, status_reporter
 from worker.checkpoints import FragmentProgress
@@ -90,6 +93,10 @@ class Worker:
         self.status = status  # the camera's status item for the console (worker.camera_status)
         self.last_analysed: LastAnalysed | None = None
         self.clips = clips  # alert clips (and scheduled normal footage) to the archive bucket
+        # analysed frames' scores around each alert, written next to its clip for the console's chart
+        self.scores = (
+            ScoreHistory(config.archive.pre_roll_s, config.archive.post_roll_s) if clips is not None else None
+        )
         self.progress = progress  # KVS: checkpoints advance as fragments are analysed and acked
         self.last_lag_s: float | None = None
         self.camera_id = config.camera_id
@@ -136,6 +143,7 @@ class Worker:
             thread.join()
         self.publisher.close()
         if self.clips is not None:  # the clips of the last alerts, now that their footage is in
+            self._submit_traces(self.scores.flush() if self.scores is not None else [])
             self.clips.stop(flush=True)
         if self.progress is not None:  # alerts acknowledged meanwhile complete their fragments
             self.progress.advance()
@@ -289,6 +297,8 @@ class Worker:
             )
             if alert is not None:
                 self._emit(alert, frame)
+            if self.scores is not None:
+                self._submit_traces(self.scores.add(frame.pts_s, result.score))
         self.last_analysed = LastAnalysed(batch[-1].captured_at, lag_s, response.model_version, threshold)
 
     def _emit(self, alert: AlertRecord, frame: Frame) -> None:
@@ -305,6 +315,8 @@ class Worker:
         spooled = self.publisher.publish(alert)  # never waits on Kinesis: a sender thread puts it
         if self.clips is not None:
             self.clips.submit_alert(alert)
+        if self.scores is not None:
+            self.scores.watch(alert)
         logger.info(
             "alert camera=%s alert_id=%s score=%.4f media_time_s=%.3f severity=%s frame=%d spooled=%s",
             alert.camera_id,
@@ -315,6 +327,10 @@ class Worker:
             frame.index,
             spooled,
         )
+
+    def _submit_traces(self, traces: list[tuple[str, ScoreTrace]]) -> None:
+        for key, trace in traces:
+            self.clips.submit_trace(key, trace)  # type: ignore[union-attr]
 
 
 def build_worker(

@@ -26,9 +26,11 @@ from starlette.testclient import TestClient
 from console.access import SiteAccess
 from console.app import create_app
 from console.cameras import read_statuses
+from console.charts import TraceChart
 from console.settings import ConsoleSettings
 from console.store import AlertStore
 from contracts.alert import AlertRecord
+from contracts.score_trace import ScoreTrace, score_trace_key
 from worker.archive.keys import feedback_key
 from worker.local.stack import LocalStack, free_port
 from worker.local.state import read_state, restore_state
@@ -90,7 +92,7 @@ def test_demo_saves_each_notified_alert_with_its_history_row_snapshot_and_clip(s
     [alert] = short_demo_run.alerts
     assert short_demo_run.summary["console"] == {
         "state": str(short_demo_run.out / "state"), "first_alert_id": alert.alert_id,
-        "alerts": 1, "in_history": 1, "snapshots": 1, "clips": 1,
+        "alerts": 1, "in_history": 1, "snapshots": 1, "clips": 1, "score_traces": 1,
     }
     # AND the state holds the run's archive and tables, and nothing of Kinesis, SNS or SQS
     state = read_state(short_demo_run.out / "state")
@@ -98,8 +100,8 @@ def test_demo_saves_each_notified_alert_with_its_history_row_snapshot_and_clip(s
     # (the state table: the camera's status item, written by the worker)
     assert state.items == {names.alert_history_table: 1, names.idempotency_table: 1, names.state_table: 1,
                            names.audit_table: 0}
-    # 1 training clip + the manifest + the alert's snapshot and clip
-    assert state.objects == {names.bucket: 4}
+    # 1 training clip + the manifest + the alert's snapshot, clip and score trace
+    assert state.objects == {names.bucket: 5}
     # AND the demo ends with the console command and the first alert's page, with the login token it saved
     saved = json.loads((short_demo_run.out / "console.json").read_text())
     out = short_demo_run.out
@@ -149,6 +151,16 @@ def test_alert_page_shows_the_snapshot_with_regions_and_plays_the_clip(short_dem
     assert f"{alert.score:.3f}" in html and f"{alert.threshold:.3f}" in html
     assert alert.model_version == short_demo_run.summary["model_version"] and alert.model_version in html
     assert 'id="clip-missing"' not in html and 'id="snapshot-missing"' not in html
+    # AND the score over time around the event is the worker's trace: analysed frames from 5 s before
+    # to 10 s after the start, the alert's own frame over the threshold, drawn as the page's chart
+    trace = ScoreTrace.model_validate_json(restored.s3.get_object(
+        Bucket=alert.clip.bucket, Key=score_trace_key(alert.clip.key))["Body"].read())
+    assert (trace.alert_id, trace.camera_id, trace.threshold, trace.model_version, trace.pre_roll_s,
+            trace.post_roll_s) == (alert.alert_id, alert.camera_id, alert.threshold, alert.model_version, 5.0, 10.0)
+    assert all(-5.0 <= t <= 10.0 for t, _ in trace.points) and 0.0 in {t for t, _ in trace.points}
+    assert round(alert.score, 6) in {s for _, s in trace.points}
+    assert TraceChart.of(trace.points, trace.threshold, 5.0, 10.0).svg() in html
+    assert 'id="trace-missing"' not in html
 
 
 def test_cameras_page_shows_the_camera_the_worker_analysed(restored: Restored, client: TestClient) -> None:

@@ -27,7 +27,7 @@ def test_sample_alerts_while_people_are_in_view_and_never_while_the_room_is_empt
     assert [t for t in times if truth.is_empty_at(t)] == []
     assert any(truth.is_occupied_at(t) for t in times)
     assert len({n["alert_id"] for n in summary["notifications"]}) == len(times)
-    # AND the console will find every one of them after the run: history row, snapshot and clip, saved
+    # AND the console will find every one of them after the run: history row, snapshot, clip and score trace, saved
     n, first = summary["notifications_delivered"], min(summary["notifications"], key=lambda x: x["media_time_s"])
     assert summary["console"] == {"state": str(tmp_path / "state"), "first_alert_id": first["alert_id"],
-                                  "alerts": n, "in_history": n, "snapshots": n, "clips": n}
+                                  "alerts": n, "in_history": n, "snapshots": n, "clips": n, "score_traces": n}

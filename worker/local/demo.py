@@ -39,6 +39,7 @@ import httpx
 from botocore.exceptions import ClientError
 
 from contracts.alert import AlertRecord
+from contracts.score_trace import score_trace_key
 from worker.archiver import ArchiveError, Archiver, download_prefixes
 from worker.local.ground_truth import EmptyStretches
 from worker.local.stack import LocalStack, PortInUseError, ensure_port_free, free_port
@@ -315,7 +316,7 @@ def save_for_console(stack: LocalStack, notes: list[Notification], out_dir: Path
                      history_wait_s: float = 10.0) -> dict:
     """Save the stack's state to `out_dir/state`, write `out_dir/console.json` (a login token and
     the first alert), and check that the console will find each notified alert: its history row
-    (alert_lambda writes it just after publishing), its snapshot and its clip."""
+    (alert_lambda writes it just after publishing), its snapshot, its clip and its score trace."""
     dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
     table = stack.names.alert_history_table
     deadline = time.monotonic() + history_wait_s
@@ -331,6 +332,9 @@ def save_for_console(stack: LocalStack, notes: list[Notification], out_dir: Path
         "in_history": len(alerts) - len(missing),
         "snapshots": sum(a.snapshot is not None and _exists(s3, a.snapshot.bucket, a.snapshot.key) for a in alerts),
         "clips": sum(a.clip is not None and _exists(s3, a.clip.bucket, a.clip.key) for a in alerts),
+        "score_traces": sum(
+            a.clip is not None and _exists(s3, a.clip.bucket, score_trace_key(a.clip.key)) for a in alerts
+        ),
     }
     state = save_state(stack, out_dir / RUN_STATE_DIR)
     first = alerts[0].alert_id if alerts else None
@@ -340,7 +344,8 @@ def save_for_console(stack: LocalStack, notes: list[Notification], out_dir: Path
     with os.fdopen(fd, "w") as out:
         json.dump({"token": secrets.token_urlsafe(24), "first_alert_id": first}, out, indent=2)
     say(f"    {check['in_history']} of {check['alerts']} alerts in the history table, "
-        f"{check['snapshots']} snapshots and {check['clips']} clips in s3://{stack.names.bucket}; "
+        f"{check['snapshots']} snapshots, {check['clips']} clips and {check['score_traces']} score traces "
+        f"in s3://{stack.names.bucket}; "
         f"{sum(state.objects.values())} objects and {sum(state.items.values())} items saved")
     return {"state": str(state.folder), "first_alert_id": first, **check}
 

@@ -113,7 +113,8 @@ data "aws_iam_policy_document" "task" {
     resources = [var.state_table_arn]
   }
 
-  # Presigned links to snapshots and alert clips are signed with this role; feedback reads the label
+  # Presigned links to snapshots and alert clips are signed with this role; the alert page reads the
+  # score trace next to the clip (alerts/.../<start>_<end>.scores.json); feedback reads the label
   # and the alert clip's manifest lines.
   statement {
     sid     = "S3ArchiveRead"

@@ -1,15 +1,22 @@
 """The worker's hook: `ClipArchiveRunner` archives an alert's clip once its post-roll has settled,
-and every pending one at shutdown, from the worker's own source."""
+and every pending one at shutdown, from the worker's own source; an alert's score trace goes next to
+its clip, and a trace that cannot be written is logged, never in the clips' way."""
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 
+from botocore.exceptions import ClientError
+
 from contracts.alert import AlertRecord, make_alert_id
+from contracts.score_trace import ScoreTrace, score_trace_key
 from worker.archive.clip_source import LocalClipSource
 from worker.archive.keys import alert_clip_ref
 from worker.archive.runner import ClipArchiveRunner
 from worker.archive.schedule import ArchiveScheduler, ScheduleConfig
+from worker.archive.scores import ScoreHistory
 from worker.archiver import Archiver
 
 EPOCH = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
@@ -46,3 +53,66 @@ def test_alert_clips_are_archived_when_due_and_flushed_at_stop(local_stack, make
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="vigil-archive", Prefix="alerts/")["Contents"])
     assert keys == sorted([first.clip.key, second.clip.key])
     assert (runner.archived, runner.failed) == (2, 0)
+
+
+def test_score_trace_is_written_next_to_the_alert_clip(local_stack, make_video):
+    # GIVEN a runner and the score history of its camera, which saw an alert at 2 s and its post-roll
+    video = make_video("cam.mp4", n_frames=80)
+    config = ScheduleConfig(pre_roll_s=1.0, post_roll_s=2.0, settle_s=5.0, normal=False)
+    runner = ClipArchiveRunner(
+        Archiver("vigil-archive", local_stack.client("s3")), ArchiveScheduler(config),
+        lambda request: LocalClipSource(str(video), request.media_epoch),
+    )
+    history = ScoreHistory(config.pre_roll_s, config.post_roll_s)
+    alert = make_alert(2.0)
+    runner.submit_alert(alert)
+    history.watch(alert)
+    traces = [t for pts, score in [(0.8, 0.1), (1.0, 0.2), (2.0, 0.9), (3.0, 0.4), (4.0, 0.3)]
+              for t in history.add(pts, score)]
+    for key, trace in traces:
+        runner.submit_trace(key, trace)
+    # WHEN the worker stops
+    runner.stop()
+    # THEN the clip and, next to it, its score trace are in the archive
+    s3 = local_stack.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="vigil-archive", Prefix="alerts/")["Contents"])
+    trace_key = alert.clip.key.removesuffix(".mp4") + ".scores.json"
+    assert keys == sorted([alert.clip.key, trace_key]) and trace_key == score_trace_key(alert.clip.key)
+    obj = s3.get_object(Bucket="vigil-archive", Key=trace_key)
+    assert obj["ContentType"] == "application/json"
+    assert json.loads(obj["Body"].read()) == {
+        "schema_version": "1", "alert_id": alert.alert_id, "camera_id": "cam-1", "threshold": 0.5,
+        "model_version": "m1", "pre_roll_s": 1.0, "post_roll_s": 2.0,
+        "points": [[-1.0, 0.2], [0.0, 0.9], [1.0, 0.4], [2.0, 0.3]],
+    }
+    assert (runner.archived, runner.failed, runner.traces_written, runner.traces_failed) == (1, 0, 1, 0)
+
+
+def test_a_trace_that_cannot_be_written_is_logged_and_the_clip_still_archived(local_stack, make_video, caplog):
+    # GIVEN a runner whose trace write is refused (S3 says AccessDenied), and a settled alert clip
+    video = make_video("cam.mp4", n_frames=80)
+    config = ScheduleConfig(pre_roll_s=1.0, post_roll_s=2.0, settle_s=0.0, normal=False)
+    s3 = local_stack.client("s3")
+    runner = ClipArchiveRunner(
+        Archiver("vigil-archive", s3), ArchiveScheduler(config),
+        lambda request: LocalClipSource(str(video), request.media_epoch),
+    )
+    alert = make_alert(2.0)
+    runner.submit_alert(alert)
+    trace = ScoreTrace(alert_id=alert.alert_id, camera_id="cam-1", threshold=0.5, model_version="m1",
+                       pre_roll_s=1.0, post_roll_s=2.0, points=[(0.0, 0.9)])
+    runner.submit_trace(score_trace_key(alert.clip.key), trace)
+
+    def refused(key: str, body: str) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutObject")
+
+    runner.archiver.store.put_json = refused
+    # WHEN polled after the clip settled
+    with caplog.at_level(logging.ERROR, logger="worker.archive.runner"):
+        lines = runner.run_once(EPOCH + timedelta(seconds=10))
+    # THEN the failure is one ERROR line with the camera, and the clip is archived all the same
+    assert [r.getMessage() for r in caplog.records] == [
+        (f"score trace camera=cam-1 alert_id={alert.alert_id} {score_trace_key(alert.clip.key)} not written: "
+        "An error occurred (AccessDenied) when calling the PutObject operation: denied")]
+    assert [line.source_ref for line in lines] == [f"s3://vigil-archive/{alert.clip.key}"]
+    assert (runner.archived, runner.traces_written, runner.traces_failed) == (1, 0, 1)

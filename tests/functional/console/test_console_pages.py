@@ -12,8 +12,10 @@ import pytest
 from conftest import World
 
 from console.cameras import CameraStatus
+from console.charts import TraceChart
 from console.demo import _serialize
 from contracts.alert import utc_iso
+from contracts.score_trace import ScoreTrace, score_trace_key
 
 ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')
 RECT = re.compile(r'<rect class="region" x="([0-9.e-]+)" y="([0-9.e-]+)" width="([0-9.e-]+)" height="([0-9.e-]+)"')
@@ -172,3 +174,38 @@ def test_next_page_link_carries_the_filters(world: World, client, monkeypatch) -
     second = client.get(link)
     assert "camera=lobby-1" in link
     assert listed(first.text) + listed(second.text) == world.newest_first(camera="lobby-1")
+
+
+def test_alert_page_draws_the_score_trace_archived_next_to_the_clip(world: World, client) -> None:
+    # GIVEN an alert whose clip is archived, and its score trace next to it (gated frames left out)
+    alert = world.by_camera("lobby-1")[1]
+    trace = ScoreTrace(
+        alert_id=alert.alert_id, camera_id=alert.camera_id, threshold=alert.threshold,
+        model_version=alert.model_version, pre_roll_s=5.0, post_roll_s=10.0,
+        points=[(-5.0, 0.1), (-4.8, 0.12), (-1.0, 0.2), (0.0, alert.score), (0.2, 0.7), (9.8, 0.3)],
+    )
+    world.s3.put_object(Bucket=alert.clip.bucket, Key=score_trace_key(alert.clip.key),
+                        Body=trace.model_dump_json().encode(), ContentType="application/json")
+    # WHEN its page is opened
+    html = client.get(f"/alerts/{alert.alert_id}").text
+    # THEN the chart is the trace's: its points, the threshold, the alert start, seconds on the axis
+    chart = re.search(r'<svg class="chart trace".*?</svg>', html).group(0)
+    assert chart == TraceChart.of(trace.points, trace.threshold, 5.0, 10.0).svg()
+    # (three runs between the gaps; the last, one frame, is a dot alone)
+    assert chart.count("<circle") == 6 and chart.count("<polyline") == 2
+    assert "alert start" in chart and "seconds from the alert start" in chart and "threshold 0.500" in chart
+    assert f"Model {alert.model_version},\n  6 frames." in html
+    assert 'id="trace-missing"' not in html
+
+
+def test_alert_page_says_when_the_score_trace_is_not_archived_or_unreadable(world: World, client) -> None:
+    # GIVEN an alert with its clip but no trace yet, and one whose trace is not a score trace
+    no_trace, bad = world.by_camera("lobby-1")[0], world.by_camera("lobby-1")[2]
+    world.s3.put_object(Bucket=bad.clip.bucket, Key=score_trace_key(bad.clip.key), Body=b'{"points": "?"}')
+    # WHEN their pages are opened THEN they render and say so, and the clip is still there
+    html = client.get(f"/alerts/{no_trace.alert_id}").text
+    assert '<p class="missing" id="trace-missing">score trace not archived yet</p>' in html
+    assert '<video id="clip"' in html and '<svg class="chart trace"' not in html
+    html = client.get(f"/alerts/{bad.alert_id}").text
+    assert ('<p class="missing" id="trace-missing">score trace unreadable (not a schema 1 score trace)</p>'
+            in html)

@@ -110,6 +110,19 @@ def test_intruder_gives_exactly_one_alert_with_snapshot(
               for raw in s3.get_object(Bucket="vigil-archive", Key=m["Key"])["Body"].read().decode().splitlines()]
     assert (line["source-ref"], line["kind"], line["alert_id"]) == (
         f"s3://vigil-archive/{alert.clip.key}", "alert", alert.alert_id)
+    # and next to the clip, the alert's score trace: every analysed frame (all within 5 s before to
+    # 10 s after the event start), at its media time from the start, scored by the endpoint
+    trace_key = alert.clip.key.removesuffix(".mp4") + ".scores.json"
+    trace = json.loads(s3.get_object(Bucket="vigil-archive", Key=trace_key)["Body"].read())
+    with AvSource(str(video), sample_fps=10.0, speed=0.0) as source:
+        scores = {frame.index: darkness(frame.image).score for frame in source.frames()}
+    analysed = [round(offset_s * 10) + 30 for offset_s, _ in trace["points"]]
+    assert trace == {
+        "schema_version": "1", "alert_id": alert.alert_id, "camera_id": "cam-1", "threshold": 1.0,
+        "model_version": MODEL_VERSION, "pre_roll_s": 5.0, "post_roll_s": 10.0,
+        "points": [[round(i / 10 - 3.0, 3), round(scores[i], 6)] for i in analysed],
+    }
+    assert analysed[0] >= 0 and {30, 32} <= set(analysed) and len(analysed) == len(set(analysed))
     # and the snapshot is the alerting frame as a JPEG
     obj = local_stack.client("s3").get_object(Bucket="vigil-archive", Key=key)
     assert obj["ContentType"] == "image/jpeg"
@@ -130,6 +143,7 @@ def test_intruder_gives_exactly_one_alert_with_snapshot(
     assert stats["frames_dropped"] == stats["frames_failed"] == 0
     assert frames_accounted(stats)
     assert stats["frames_gated"] > 20  # the still stretches
+    assert stats["frames_analysed"] == len(analysed)  # gated frames are gaps in the trace
     assert (
         f"alert camera=cam-1 alert_id={alert.alert_id} score={alert.score:.4f} media_time_s=3.000"
         in result.stderr

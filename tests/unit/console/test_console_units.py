@@ -18,7 +18,7 @@ from alert_lambda.history import history_item
 from console.access import SiteAccess, access_from_claims
 from console.auth import Unauthorized, read_session_cookie, session_cookie, verify_alb_token
 from console.cameras import CameraStatus
-from console.charts import ScoreChart, ScorePoint, fitted_window
+from console.charts import ScoreChart, ScorePoint, TraceChart, fitted_window, split_at_gaps, tick_step
 from console.settings import ConsoleSettings, SettingsError
 from console.store import AlertFilter, _months_desc
 from contracts.alert import AlertRecord, S3Object, Severity
@@ -143,3 +143,16 @@ def test_settings_from_env_and_their_errors() -> None:
         ConsoleSettings.from_env({"VIGIL_CONSOLE_AUTH": "alb"})
     with pytest.raises(SettingsError, match="auth_mode"):
         ConsoleSettings.from_env({"VIGIL_CONSOLE_AUTH": "basic"})
+
+
+def test_trace_chart_spans_the_clip_breaks_at_gaps_and_marks_the_start() -> None:
+    # GIVEN a trace 5 s before to 10 s after the start, frames every 0.2 s but a gap from 0.2 s to 3 s
+    points = [(-5.0, 0.1), (-4.8, 0.2), (-4.6, 0.3), (0.0, 0.9), (0.2, 0.8), (3.0, 0.2), (3.2, 0.1)]
+    chart = TraceChart.of(points, threshold=0.5, pre_roll_s=5.0, post_roll_s=10.0)
+    # THEN the x axis is -5..+10 s, ticked every 5 s (0 is the start), and the line breaks at the gaps
+    assert (chart.start_s, chart.end_s) == (-5.0, 10.0) and tick_step(15.0) == 5.0
+    assert chart.x(-5.0) == 46 and chart.x(10.0) == 480 - 12
+    assert split_at_gaps(points) == [points[:3], points[3:5], points[5:]]
+    svg = chart.svg()
+    assert [">-5<", ">0<", ">+5<", ">+10<"] == [t for t in (">-5<", ">0<", ">+5<", ">+10<") if t in svg]
+    assert svg.count("<polyline") == 3 and svg.count('class="point over"') == 2
