@@ -89,7 +89,7 @@ class ScoreChart:
 
 
 TRACE_WIDTH, TRACE_HEIGHT = 480, 250
-TRACE_PAD_LEFT, TRACE_PAD_RIGHT, TRACE_PAD_TOP, TRACE_PAD_BOTTOM = 46, 12, 22, 48
+TRACE_PAD_LEFT, TRACE_PAD_RIGHT, TRACE_PAD_TOP, TRACE_PAD_BOTTOM = 46, 22, 22, 48  # right: room for "+10"
 GAP_FACTOR = 2.5  # a step longer than this many typical steps is a gap: frames not analysed
 
 

@@ -151,7 +151,7 @@ def test_trace_chart_spans_the_clip_breaks_at_gaps_and_marks_the_start() -> None
     chart = TraceChart.of(points, threshold=0.5, pre_roll_s=5.0, post_roll_s=10.0)
     # THEN the x axis is -5..+10 s, ticked every 5 s (0 is the start), and the line breaks at the gaps
     assert (chart.start_s, chart.end_s) == (-5.0, 10.0) and tick_step(15.0) == 5.0
-    assert chart.x(-5.0) == 46 and chart.x(10.0) == 480 - 12
+    assert chart.x(-5.0) == 46 and chart.x(10.0) == 480 - 22
     assert split_at_gaps(points) == [points[:3], points[3:5], points[5:]]
     svg = chart.svg()
     assert [">-5<", ">0<", ">+5<", ">+10<"] == [t for t in (">-5<", ">0<", ">+5<", ">+10<") if t in svg]
