@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import queue
 import re
-import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -219,20 +220,30 @@ def test_false_alarm_review_writes_the_feedback_label_to_s3(restored: Restored, 
 
 
 def _read_until(proc: subprocess.Popen, marker: str, timeout_s: float = 60.0) -> list[str]:
-    lines: list[str] = []
+    """The lines `proc` prints, up to the first that holds `marker`. A reader thread does the reading:
+    select() on the pipe cannot see lines already read into the text wrapper's buffer (two lines
+    printed together arrive in one read), so it would wait out the timeout for the second one."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, name="console-stdout", daemon=True).start()
+    seen: list[str] = []
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip("\n"))
-            if marker in line:
-                return lines
-        elif proc.poll() is not None:
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
             break
-    raise AssertionError(f"no {marker!r} line from python -m console; it printed: {lines}")
+        if line is None:
+            break
+        seen.append(line)
+        if marker in line:
+            return seen
+    raise AssertionError(f"no {marker!r} line from python -m console; it printed: {seen}")
 
 
 def test_console_from_demo_serves_the_first_alert_url_the_demo_printed(short_demo_run) -> None:
