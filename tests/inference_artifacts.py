@@ -51,3 +51,21 @@ def build_scene_difference_artifact(model_dir: Path, normal: np.ndarray, model_v
         for name in ("model.pt", "config.json"):
             tar.add(model_dir / name, arcname=name)
     return model_dir
+
+
+class FirstToLastChange(torch.nn.Module):
+    """A temporal model (uint8 N x T x H x W x 3): score = mean |last frame - first frame|."""
+
+    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        diff = (windows[:, -1].float() - windows[:, 0].float()).abs().mean(dim=3)
+        return diff.flatten(1).mean(dim=1), diff
+
+
+def write_first_to_last_artifact(model_dir: Path, window: int, **config: object) -> Path:
+    """model.pt and config.json (an 8 x 8 input, `temporal_window` `window`, and `config`) of
+    `FirstToLastChange` in `model_dir`, the folder layout `inference.serve --model` takes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
+        torch.jit.script(FirstToLastChange()).save(str(model_dir / "model.pt"))
+    (model_dir / "config.json").write_text(json.dumps({"input_size": [8, 8], "temporal_window": window, **config}))
+    return model_dir

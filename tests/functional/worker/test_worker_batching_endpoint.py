@@ -4,15 +4,13 @@ windows hold its own frames only, and each gets its own scores and its own calib
 
 from __future__ import annotations
 
-import json
 import threading
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from inference_artifacts import write_first_to_last_artifact
 from local_inference_server import serving
 
 from worker.batching import BatchingDetector, build_batching_detector
@@ -22,25 +20,13 @@ WINDOW = 3
 THRESHOLDS = {"cam-a": 15.0, "cam-b": 7.0}
 
 
-class FirstToLastChange(torch.nn.Module):
-    """A temporal model (uint8 N x T x H x W x 3): score = mean |last frame - first frame|."""
-
-    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        diff = (windows[:, -1].float() - windows[:, 0].float()).abs().mean(dim=3)
-        return diff.flatten(1).mean(dim=1), diff
-
-
 @pytest.fixture(scope="module")
 def endpoint_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The local inference server on a free port: a temporal_window=3 model, thresholds per camera."""
-    model_dir = tmp_path_factory.mktemp("batched-model")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
-        torch.jit.script(FirstToLastChange()).save(str(model_dir / "model.pt"))
-    (model_dir / "config.json").write_text(json.dumps({
-        "model_version": "window-3", "input_size": [8, 8], "temporal_window": WINDOW,
-        "threshold": 50.0, "thresholds": THRESHOLDS,
-    }))
+    model_dir = write_first_to_last_artifact(
+        tmp_path_factory.mktemp("batched-model"), WINDOW, model_version="window-3", threshold=50.0,
+        thresholds=THRESHOLDS,
+    )
     with serving(model_dir, model_dir / "server.log") as url:
         yield url
 

@@ -4,14 +4,12 @@ motion gate held back included), pads the start of a stream, and talks to a fram
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from inference_artifacts import write_first_to_last_artifact
 from local_inference_server import serving
 from worker_fake_endpoint import FakeEndpoint
 
@@ -21,24 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 WINDOW = 3
 
 
-class FirstToLastChange(torch.nn.Module):
-    """A temporal model (uint8 N x T x H x W x 3): score = mean |last frame - first frame|."""
-
-    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        diff = (windows[:, -1].float() - windows[:, 0].float()).abs().mean(dim=3)
-        return diff.flatten(1).mean(dim=1), diff
-
-
 @pytest.fixture(scope="module")
 def temporal_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The local inference server on a free port with a temporal_window=3 artifact; its base URL."""
-    model_dir = tmp_path_factory.mktemp("temporal-model")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=FutureWarning)
-        torch.jit.script(FirstToLastChange()).save(str(model_dir / "model.pt"))
-    (model_dir / "config.json").write_text(json.dumps({
-        "model_version": "window-3", "input_size": [8, 8], "temporal_window": WINDOW, "threshold": 50.0,
-    }))
+    model_dir = write_first_to_last_artifact(
+        tmp_path_factory.mktemp("temporal-model"), WINDOW, model_version="window-3", threshold=50.0
+    )
     with serving(model_dir, model_dir / "server.log") as url:
         yield url
 
