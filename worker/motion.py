@@ -21,6 +21,11 @@ from worker.picture import Image, grey_at
 
 logger = logging.getLogger(__name__)
 
+# The worker runs its cameras in parallel, each on small images; OpenCV's own pool would split
+# every blur across threads that then spin-wait for the next call (0.12 CPU s per 300 frames,
+# `make bench-worker`), taking cores from the decoders.
+cv2.setNumThreads(1)
+
 _EPSILON_S = 1e-6  # media times are float sums: 8.2 - 6.2 must count as 2.0 s
 
 

@@ -94,6 +94,9 @@ class FragmentMeta:
     first_timecode_ns: int | None = None
     frames_skipped_nonkey: int = 0
     """Video blocks that are not keyframes, not passed on (`MkvStreamParser.keyframes_only`)."""
+    keyframes_only: bool = False
+    """The parser's mode for this fragment, fixed when the fragment began: either every block of the
+    fragment is passed on, or only its keyframes (never a P-frame whose reference was left out)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,24 @@ class _Open:
     end: int | None
     """Absolute offset where the element ends; None for unknown size."""
     values: dict[int, bytes] = field(default_factory=dict)
+    raw: bytes | None = None
+    """The whole element (a header master, `_REPEATED_HEADERS`), kept to recognise its repeats."""
+
+
+@dataclass(frozen=True)
+class _Header:
+    """A header master as last parsed (its bytes) and what it set: replayed when it repeats."""
+
+    raw: bytes
+    timecode_scale_ns: int | None = None
+
+
+_REPEATED_HEADERS = frozenset({ebml.EBML, ebml.SEEK_HEAD, ebml.INFO, ebml.TRACKS})
+"""Masters that every fragment repeats, byte for byte while the camera's settings stay the same:
+~30 of the ~50-90 elements of a KVS fragment. One that matches its last copy is not parsed again
+(its effect is replayed: the Info's timecode scale; the Tracks it describes are the parser's
+current ones already, as every fragment inherits them); any change (a new resolution's Tracks) is
+parsed in full."""
 
 
 @dataclass
@@ -162,7 +183,8 @@ class MkvStreamParser:
         self.keyframes_only = keyframes_only
         """Pass on only the video blocks that are keyframes (a reader that decodes nothing else):
         the others are counted in their fragment's `frames_skipped_nonkey`, never copied, and keep
-        their place (`MkvFrame.index`). May change between `feed` calls."""
+        their place (`MkvFrame.index`). May change at any time; it applies from the next fragment
+        on (`FragmentMeta.keyframes_only`), so a fragment never loses only some of its P-frames."""
         self.stats = ParserStats()
         self._buf = bytearray()
         self._pos = 0
@@ -178,6 +200,7 @@ class MkvStreamParser:
         self._cluster_timecode = 0
         self._resyncing = False
         self._sequence = 0
+        self._headers: dict[int, _Header] = {}
 
     @property
     def fragment(self) -> FragmentMeta | None:
@@ -191,7 +214,8 @@ class MkvStreamParser:
         self._buf += data
         events: list[Event] = []
         if (
-            self.keyframes_only
+            self._fragment is not None
+            and self._fragment.keyframes_only
             and not self._skip
             and self._stack
             and self._stack[-1].element_id == ebml.CLUSTER
@@ -267,8 +291,14 @@ class MkvStreamParser:
         if end is not None and parent is not None and parent.end is not None and end > parent.end:
             raise ebml.EbmlError(f"element 0x{element_id:X} overruns its parent at byte {start}")
         if element_id in ebml.MASTER_IDS:
+            raw = None
+            if element_id in _REPEATED_HEADERS and end is not None and len(buf) - pos >= header_len + size:
+                raw = bytes(buf[pos : pos + header_len + size])
+                if self._replay(element_id, raw, events):
+                    self._pos += header_len + size
+                    return True
             self._pos += header_len
-            self._stack.append(_Open(element_id, end))
+            self._stack.append(_Open(element_id, end, raw=raw))
             self._open_element(element_id, events)
             return True
         if size == ebml.UNKNOWN_SIZE or size > MAX_ELEMENT_BYTES:
@@ -304,12 +334,24 @@ class MkvStreamParser:
         if not self._stack and None not in parents:
             raise ebml.EbmlError(f"element 0x{element_id:X} outside a segment at byte {self._abs()}")
 
+    def _replay(self, element_id: int, raw: bytes, events: list[Event]) -> bool:
+        """A header master identical to its last copy: its effect without parsing it again."""
+        header = self._headers.get(element_id)
+        if header is None or header.raw != raw:
+            return False
+        self._open_element(element_id, events)
+        if header.timecode_scale_ns is not None and self._fragment is not None:
+            self._fragment.timecode_scale_ns = header.timecode_scale_ns
+        return True
+
     def _open_element(self, element_id: int, events: list[Event]) -> None:
         if element_id == ebml.EBML or element_id == ebml.SEGMENT:
             if self._fragment is not None and not self._fragment_done and element_id == ebml.EBML:
                 self._end_fragment(events)  # the next fragment began: the last one is complete
             if element_id == ebml.SEGMENT:
-                self._fragment = FragmentMeta(sequence=self._sequence, tracks=dict(self._tracks))
+                self._fragment = FragmentMeta(
+                    sequence=self._sequence, tracks=dict(self._tracks), keyframes_only=self.keyframes_only
+                )
                 self._fragment_done = False
                 self._sequence += 1
         elif element_id == ebml.CLUSTER:
@@ -325,6 +367,8 @@ class MkvStreamParser:
 
     def _close_element(self, entry: _Open, events: list[Event]) -> None:
         element_id, values = entry.element_id, entry.values
+        if entry.raw is not None:
+            self._remember(entry)
         if element_id == ebml.SIMPLE_TAG:
             name = values.get(ebml.TAG_NAME, b"").decode("utf-8", "replace")
             value = values.get(ebml.TAG_STRING, values.get(ebml.TAG_BINARY, b"")).decode("utf-8", "replace")
@@ -338,6 +382,13 @@ class MkvStreamParser:
             self._tags_done(events)
         elif element_id == ebml.SEGMENT and self._fragment is not None and not self._fragment_done:
             self._end_fragment(events)
+
+    def _remember(self, entry: _Open) -> None:
+        assert entry.raw is not None
+        scale = None
+        if entry.element_id == ebml.INFO and self._fragment is not None:
+            scale = self._fragment.timecode_scale_ns
+        self._headers[entry.element_id] = _Header(entry.raw, scale)
 
     def _add_track(self, values: dict[int, bytes]) -> None:
         number = ebml.read_uint(values.get(ebml.TRACK_NUMBER, b"\x01"))
@@ -390,7 +441,7 @@ class MkvStreamParser:
         timecode_ns = (self._cluster_timecode + relative) * fragment.timecode_scale_ns
         if fragment.first_timecode_ns is None:
             fragment.first_timecode_ns = timecode_ns
-        if self.keyframes_only and not keyframe and _is_video(fragment.tracks.get(track)):
+        if fragment.keyframes_only and not keyframe and _is_video(fragment.tracks.get(track)):
             fragment.frames_skipped_nonkey += 1
         else:
             events.append(
@@ -405,7 +456,7 @@ class MkvStreamParser:
             )
         fragment.frame_count += 1
         self.stats.frames += 1
-        if self.keyframes_only and element_id == ebml.SIMPLE_BLOCK:
+        if fragment.keyframes_only and element_id == ebml.SIMPLE_BLOCK:
             self._skip_nonkey_blocks()
 
     def _skip_nonkey_blocks(self) -> None:
@@ -474,6 +525,7 @@ class MkvStreamParser:
         self.stats.corruptions += 1
         logger.warning("corrupt MKV fragment=%s: %s; skipping to the next fragment", number, reason)
         events.append(Corruption(reason, number))
+        self._headers.clear()  # a header cut by the corruption may have set part of its effect
         self._stack.clear()
         self._skip = 0
         if fragment is not None:

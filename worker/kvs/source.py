@@ -39,12 +39,16 @@ from worker.kvs.reader import (
     shared_endpoint_cache,
 )
 from worker.picture import Picture
+from worker.prefetch import prefetched
 from worker.sampler import FrameSampler
 from worker.sources import Frame, FrameSource, SourceError, SourceStats
 
 logger = logging.getLogger(__name__)
 
 KVS_SCHEME = "kvs://"
+PREFETCH_EVENTS = 64
+"""Parsed events the GetMedia reader may run ahead of the decoder (its own thread): two fragments
+of 30 blocks, or 32 keyframes (~3 MB at 720p) in keyframes-only mode."""
 _EPSILON_S = 1e-3
 
 
@@ -129,8 +133,11 @@ class KvsSource(FrameSource):
         self.stop_event.set()
 
     def frames(self) -> Iterator[Frame]:
+        events = prefetched(
+            self.reader.events(), maxsize=PREFETCH_EVENTS, name=f"kvs-{self.camera_id}", stop_event=self.stop_event
+        )
         try:
-            for event in self.reader.events():
+            for event in events:
                 if isinstance(event, MkvFrame):
                     yield from self._frame(event)
                 elif isinstance(event, FragmentEnd):
@@ -147,6 +154,8 @@ class KvsSource(FrameSource):
                     return
         except KvsStreamError as exc:
             raise SourceError(str(exc)) from None
+        finally:
+            events.close()
 
     # -- per block -------------------------------------------------------------------------------
 

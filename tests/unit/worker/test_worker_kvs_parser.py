@@ -67,6 +67,24 @@ def test_keyframes_only_passes_on_keyframes_and_counts_the_rest() -> None:
     assert ends == [(3, 0), (3, 2)]
 
 
+@pytest.mark.parametrize("switch_to", [True, False], ids=["to-keyframes-only", "to-every-frame"])
+def test_a_mode_change_within_a_fragment_applies_from_the_next_fragment(switch_to: bool) -> None:
+    # GIVEN a parser in one mode that has read fragment 1 up to its keyframe
+    parser = MkvStreamParser(keyframes_only=not switch_to)
+    data = fragment(1, n_frames=6) + fragment(2, n_frames=6)
+    cut = data.index(b"\x01\x00" * 5) + 10  # just past the keyframe's data
+    events = parser.feed(data[:cut])
+    # WHEN the mode changes there (a source that just learnt its decode mode), and the rest arrives
+    parser.keyframes_only = switch_to
+    events += parser.feed(data[cut:]) + parser.close()
+    # THEN fragment 1 is read whole in its first mode (never some of its P-frames without the
+    # others), fragment 2 in the new one
+    frames = [(e.fragment.fragment_number, e.index) for e in events if isinstance(e, MkvFrame)]
+    every, keyframe = [0, 1, 2, 3, 4, 5], [0]
+    first, second = (every, keyframe) if switch_to else (keyframe, every)
+    assert frames == [("1", i) for i in first] + [("2", i) for i in second]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
 def test_any_chunking_gives_the_same_events(chunk: int) -> None:
     data = fragment(1) + fragment(2)
@@ -328,3 +346,74 @@ def test_keyframes_only_reads_non_key_blocks_on_the_fast_path(monkeypatch: pytes
     parser.feed(data)
     # THEN only the keyframes (4 + 1500 bytes) went through `_block`; all 90 blocks were counted
     assert (calls, parser.stats.frames) == ([1504] * 3, 90)
+
+
+class NoReplayParser(MkvStreamParser):
+    """The parser that reads every header element of every fragment, repeated or not."""
+
+    def _replay(self, element_id: int, raw: bytes, events: list) -> bool:
+        return False
+
+
+def with_tracks(events: list) -> list[tuple]:
+    """Events as tuples, each fragment end with what its headers said (tracks, timecode scale)."""
+    return [
+        (
+            type(e).__name__,
+            e.fragment.fragment_number,
+            e.fragment.timecode_scale_ns,
+            sorted(e.fragment.tracks.items()),
+        )
+        if isinstance(e, FragmentEnd)
+        else (type(e).__name__, e.fragment.fragment_number, e.index, e.track, e.timecode_ns, e.data)
+        if isinstance(e, MkvFrame)
+        else (type(e).__name__,)
+        for e in events
+    ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_repeated_headers_are_replayed_with_the_same_events(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a stream whose camera changes resolution and back (new Tracks, then the old ones again),
+    # with a corrupt fragment in between, then the recorded KVS responses (SeekHead, Info, Tracks)
+    wide = VideoTrack(codec_private=b"\x01\x64\x00\x28", width=1280, height=720)
+    packets = [Packet(pts_ms=33 * i, keyframe=i == 0, data=bytes([i]) * 40) for i in range(3)]
+
+    def fragments(track: VideoTrack, first: int, count: int) -> bytes:
+        return b"".join(
+            get_media_fragment(track, packets, fragment_number=str(n), producer_timestamp=1000.0 + n)
+            for n in range(first, first + count)
+        )
+
+    data = (
+        fragments(TRACK, 0, 3) + fragments(wide, 3, 2) + b"garbage" + fragments(TRACK, 5, 2)
+        + (KVS_DATA / "output_get_media.mkv").read_bytes() + (KVS_DATA / "test_mixed_tags.mkv").read_bytes()
+    )
+    replayed: list[int] = []
+    original = MkvStreamParser._replay
+    monkeypatch.setattr(
+        MkvStreamParser,
+        "_replay",
+        lambda self, element_id, raw, events: original(self, element_id, raw, events)
+        and not replayed.append(element_id),
+    )
+    # WHEN it is parsed with and without replaying repeated headers, in the same random chunks
+    rng_a, rng_b = random.Random(seed), random.Random(seed)
+
+    def parse(parser: MkvStreamParser, rng: random.Random) -> list:
+        events, pos = [], 0
+        while pos < len(data):
+            size = rng.choice([1, rng.randint(1, 64), rng.randint(1, 5000)])
+            events += parser.feed(data[pos : pos + size])
+            pos += size
+        return events + parser.close()
+
+    fast, full = parse(MkvStreamParser(), rng_a), parse(NoReplayParser(), rng_b)
+    # THEN the events and what each fragment's headers said are the same, resolution changes included
+    assert with_tracks(fast) == with_tracks(full)
+    sizes = [
+        sorted((t.width, t.height) for t in e.fragment.tracks.values()) for e in fast if isinstance(e, FragmentEnd)
+    ]
+    assert sizes[:7] == [[(64, 48)]] * 3 + [[(1280, 720)]] * 2 + [[(64, 48)]] * 2
+    # and repeated headers were replayed (EBML header and Tracks at least), not parsed again
+    assert {ebml.EBML, ebml.TRACKS} <= set(replayed)
