@@ -56,8 +56,12 @@ THROTTLE_CODES = frozenset(
 # GetMedia holds the connection open while the camera sends; a read that waits longer than this
 # is a silent camera, and the reader reconnects.
 MEDIA_CONFIG = Config(
-    connect_timeout=5, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 1}
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"mode": "standard", "total_max_attempts": 1},
+    max_pool_connections=128,  # one per camera streaming from the same data endpoint
 )
+MAX_MEDIA_CLIENTS = 256
 CONTROL_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
@@ -437,8 +441,23 @@ class GetMediaReader:
         self.sleep(delay)
 
 
+_MEDIA_CLIENTS: dict[str, Any] = {}
+_MEDIA_CLIENTS_LOCK = threading.Lock()
+
+
 def _media_client(endpoint_url: str) -> Any:
-    return boto3.client("kinesis-video-media", endpoint_url=endpoint_url, config=MEDIA_CONFIG)
+    """The process's `kinesis-video-media` client for a data endpoint, made once: a boto3 client costs
+    ~10-20 ms to build, paid before by every camera at every reconnect. Clients are thread-safe, and
+    each GetMedia response holds its own pooled connection (`MEDIA_CONFIG.max_pool_connections`)."""
+    with _MEDIA_CLIENTS_LOCK:  # building clients from the default session is not thread-safe
+        client = _MEDIA_CLIENTS.get(endpoint_url)
+        if client is None:
+            if len(_MEDIA_CLIENTS) >= MAX_MEDIA_CLIENTS:  # endpoints came and went: start afresh
+                _MEDIA_CLIENTS.clear()
+            client = _MEDIA_CLIENTS[endpoint_url] = boto3.client(
+                "kinesis-video-media", endpoint_url=endpoint_url, config=MEDIA_CONFIG
+            )
+        return client
 
 
 def _message(exc: ClientError) -> str:
