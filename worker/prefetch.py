@@ -3,8 +3,8 @@
 Why: a KVS camera's reader thread used to fetch (HTTP), parse (MKV) and decode (H.264) in turn,
 so the core the decoder leaves free while the reader parsed sat idle, and the reverse. With the
 fetching and parsing on their own thread, FFmpeg decodes (outside the GIL) while the next
-fragment is read and parsed: on 2 cores the worker's throughput went from 0.60 to 0.8x of
-decoding alone (`make bench-worker`).
+fragment is read and parsed: on 2 cores the worker went from 0.60 to ~0.68 of keyframe-only
+decoding on the cheapest-to-decode input (`make bench-worker`, ultrafast; with OpenCV's pool off).
 
 The queue is bounded (`maxsize` items), so a slow consumer slows the producer down instead of
 piling items up. The producer's exception is raised in the consumer, after the items that came
