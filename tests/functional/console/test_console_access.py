@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from conftest import ALB_ARN, AlbSigner, World
+from console_world import ALB_ARN, AlbSigner, World
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')

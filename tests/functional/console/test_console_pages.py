@@ -9,7 +9,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from conftest import World
+from console_world import World
 
 from console.cameras import CameraStatus
 from console.charts import TraceChart

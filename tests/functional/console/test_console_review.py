@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import AUDIT_TABLE, World
+from console_world import AUDIT_TABLE, World
 
 from console.store import AlertStore, ReviewConflict
 from worker.archive.keys import feedback_key

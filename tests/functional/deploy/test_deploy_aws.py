@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from conftest import ALARMS, ENDPOINT, MODEL_VERSION, REGISTRY, ROLE_ARN, push_image, terraform_outputs
+from deploy_world import ALARMS, ENDPOINT, MODEL_VERSION, REGISTRY, ROLE_ARN, push_image, terraform_outputs
 
 from inference.deploy import main, sagemaker_name
 
