@@ -46,9 +46,12 @@ from worker.sources import Frame, FrameSource, SourceError, SourceStats
 logger = logging.getLogger(__name__)
 
 KVS_SCHEME = "kvs://"
-PREFETCH_EVENTS = 64
-"""Parsed events the GetMedia reader may run ahead of the decoder (its own thread): two fragments
-of 30 blocks, or 32 keyframes (~3 MB at 720p) in keyframes-only mode."""
+PREFETCH_EVENTS = 16
+"""Parsed events the GetMedia reader may run ahead of the decoder (its own thread): half a second
+of 30 fps blocks, or 8 fragments in keyframes-only mode (a keyframe and its end each: ~1 MB at
+720p, ~8 MB at 4K per camera when the decoder falls behind). Overlap needs only one fragment: 8
+and 64 gave the same throughput (`make bench-worker`); a full queue stops the reading, so a camera
+the task cannot keep up with lags (`FrameLagSeconds`) instead of filling memory."""
 _EPSILON_S = 1e-3
 
 
