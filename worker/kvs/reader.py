@@ -6,8 +6,12 @@ after every end or break without a gap and without a duplicate.
 - The body is read in chunks into `MkvStreamParser`; events go out as soon as they are parsed.
 - When the response ends or breaks (KVS ends sessions after ~40-45 min), the reader reconnects
   at once: with the last complete fragment's continuation token, else just after the last complete
-  fragment's number, else with the original selector. Frames of a fragment already passed on
-  before a break, and fragments up to the last complete one, are skipped when KVS sends them again.
+  fragment's number, else with the original selector — except `NOW`, which would skip whatever
+  arrived between two sessions (a silent camera is polled with backoff, up to `backoff_cap_s`
+  apart): a reader that started at `NOW` and has passed nothing on yet reconnects at the server
+  timestamp its first session began (`SERVER_TIMESTAMP`, less `NOW_SKEW_S` for clock skew).
+  Frames of a fragment already passed on before a break, and fragments up to the last complete
+  one, are skipped when KVS sends them again.
 - `ClientLimitExceededException` / throttling / 5xx / connection errors: jittered exponential backoff.
 - A camera that sends nothing (empty responses, read timeouts) is reported — a warning, a counter,
   state `silent` — and polled with backoff; it never ends the reader.
@@ -20,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 GET_MEDIA = "GET_MEDIA"
 READ_CHUNK_BYTES = 64 * 1024
+NOW_SKEW_S = 2.0
+"""How far before its first `NOW` session a reader that saw nothing yet reconnects (server
+timestamps are KVS's clock, the first session's start is this host's): a fragment read twice is
+harmless, one skipped is lost."""
 ENDPOINT_TTL_S = 45 * 60.0
 FATAL_CODES = frozenset(
     {
@@ -208,6 +216,7 @@ class GetMediaReader:
         silent_after_s: float = 10.0,
         sleep: Callable[[float], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """`after_fragment`: a checkpoint; fragments up to and including it are never passed on,
         and without another selector the reader starts just after it."""
@@ -229,6 +238,7 @@ class GetMediaReader:
         self.silent_after_s = silent_after_s
         self.sleep = sleep or self.stop_event.wait
         self.clock = clock
+        self.wall_clock = wall_clock
         self.stats = ReaderStats()
         self.state = ReaderState.CONNECTING
         self.last_fragment: str | None = after_fragment
@@ -241,6 +251,8 @@ class GetMediaReader:
         """(fragment number, frames passed on) of a fragment cut off by a break."""
         self._failures = 0
         self._last_data = clock()
+        self._now_since: float | None = None
+        """Epoch seconds when the first `NOW` session began (where a reconnect picks up)."""
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -283,6 +295,8 @@ class GetMediaReader:
 
     def _connect(self, selector: StartSelector) -> Any:
         self.state = ReaderState.CONNECTING
+        if selector.type == StartSelectorType.NOW and self._now_since is None:
+            self._now_since = self.wall_clock()
         url = self.endpoints.get(self.stream_name)
         self.stats.endpoint_calls = self.endpoints.calls
         client = self.media_client_factory(url)
@@ -376,6 +390,9 @@ class GetMediaReader:
             return StartSelector(StartSelectorType.FRAGMENT_NUMBER, fragment_number=self.last_fragment)
         if self._partial is not None:
             return StartSelector(StartSelectorType.FRAGMENT_NUMBER, fragment_number=self._partial[0])
+        if self.start.type == StartSelectorType.NOW and self._now_since is not None:
+            since = datetime.fromtimestamp(self._now_since - NOW_SKEW_S, UTC)
+            return StartSelector(StartSelectorType.SERVER_TIMESTAMP, timestamp=since)
         return self.start
 
     # -- trouble ---------------------------------------------------------------------------------

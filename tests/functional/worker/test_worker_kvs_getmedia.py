@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,13 @@ from worker.kvs.mkv_writer import (
     simple_block,
 )
 from worker.kvs.parser import FragmentEnd, FragmentMeta, MkvFrame
-from worker.kvs.reader import EndpointCache, GetMediaReader, ReaderState, StartSelector, StartSelectorType
+from worker.kvs.reader import (
+    NOW_SKEW_S,
+    EndpointCache,
+    GetMediaReader,
+    StartSelector,
+    StartSelectorType,
+)
 from worker.kvs.source import KvsSource
 from worker.sources import SourceError
 
@@ -52,8 +59,16 @@ def kvs(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalKvsMedia]:
         yield media
 
 
-def built_stream(n_fragments: int, *, size: tuple[int, int] = (144, 256), first: int = 0, seed: int = 0):
-    """(track, fragments as GetMedia bytes, packets per fragment): 10 fps, one fragment per second."""
+def built_stream(
+    n_fragments: int,
+    *,
+    size: tuple[int, int] = (144, 256),
+    first: int = 0,
+    seed: int = 0,
+    server_timestamp: float | None = None,
+):
+    """(track, fragments as GetMedia bytes, packets per fragment): 10 fps, one fragment per second;
+    `server_timestamp`: when KVS took in the first (default: its producer timestamp)."""
     frames = render_scene(
         10 * n_fragments, height=size[0], width=size[1], intruder=(3, 10 * n_fragments - 3), seed=seed
     )
@@ -68,6 +83,7 @@ def built_stream(n_fragments: int, *, size: tuple[int, int] = (144, 256), first:
                 [Packet(p.pts_ms + 1000 * first, p.keyframe, p.data) for p in group],
                 fragment_number=number,
                 producer_timestamp=T0 + first + i,
+                server_timestamp=None if server_timestamp is None else server_timestamp + i,
                 continuation_token=number,
             )
         )
@@ -332,39 +348,43 @@ def test_resolution_change_mid_stream_reopens_the_decoder(kvs: LocalKvsMedia) ->
 
 
 @pytest.mark.timeout(60)
-def test_silent_camera_is_reported_not_fatal(kvs: LocalKvsMedia) -> None:
-    # GIVEN a stream that exists but sends nothing (each session ends empty)
+def test_silent_camera_is_reported_not_fatal_and_its_first_fragment_is_not_missed(kvs: LocalKvsMedia) -> None:
+    # GIVEN a stream that exists but sends nothing (each session ends empty), read from NOW
     stream = kvs.stream("quiet")
     stream.follow_s = 0.05
     stop = threading.Event()
+    began = time.time()
     reader = make_reader(
-        "quiet", start=StartSelector(), stop_event=stop, silent_after_s=0.2, backoff_cap_s=0.05
+        "quiet", start=StartSelector(), stop_event=stop, silent_after_s=0.2, backoff_cap_s=0.3,
+        wall_clock=lambda: began,
     )
-    states: list[ReaderState] = []
 
-    def watch() -> None:
-        # The silent period is counted once; the state itself may flip back to "connecting" between
-        # two looks, so wait on the counter (a busy machine must not turn this into a hang).
-        # A camera that comes back keeps sending: a session started with NOW after one fragment
-        # arrived would miss that one (a KVS reader with no token yet starts at NOW again).
-        while not stop.wait(0.02):
-            states.append(reader.state)
-            if reader.stats.silent_periods >= 1:
-                break
-        _, fragments, _ = built_stream(1)
-        while not stop.wait(0.1):
-            stream.add_fragment(fragments[0])  # the camera is back
+    def camera_returns() -> None:
+        # The silent period is counted once; wait on the counter (a busy machine must not turn
+        # this into a hang). Then the camera sends one fragment, stamped by KVS as it arrives:
+        # most likely while the reader waits between two polls, when no session is open.
+        while not stop.wait(0.02) and reader.stats.silent_periods < 1:
+            pass
+        _, fragments, _ = built_stream(1, server_timestamp=time.time())
+        stream.add_fragment(fragments[0])
 
-    watcher = threading.Thread(target=watch)
+    watcher = threading.Thread(target=camera_returns)
     watcher.start()
-    # WHEN the reader waits, and the camera then sends a fragment
+    # WHEN the reader waits, and the camera then sends its fragment
     frames, ends = read_all(reader, 1)
     stop.set()
     watcher.join()
-    # THEN it was reported silent, kept polling, and read the fragment when it came
+    # THEN it was reported silent, kept polling, and read that one fragment: after its first NOW
+    # session every reconnect asked for what arrived since that session began (not NOW again)
     assert reader.stats.silent_periods >= 1
     assert (len(frames), len(ends)) == (10, 1)
-    assert all(r == {"StartSelectorType": "NOW"} for r in stream.requests)
+    assert stream.requests[0] == {"StartSelectorType": "NOW"}
+    since = began - NOW_SKEW_S
+    assert len(stream.requests) > 1
+    assert all(
+        r["StartSelectorType"] == "SERVER_TIMESTAMP" and float(r["StartTimestamp"]) == pytest.approx(since)
+        for r in stream.requests[1:]
+    )
 
 
 def test_unknown_stream_fails_fast_with_one_line(kvs: LocalKvsMedia) -> None:
