@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -102,3 +103,21 @@ def test_motion_gate_decides_the_same_on_pictures_and_arrays(as_picture: bool):
 
     # THEN the first is sent, the still ones are held back, the intruder is motion
     assert reasons == [GateReason.FIRST, GateReason.STILL, GateReason.STILL, GateReason.MOTION]
+
+
+@pytest.mark.parametrize("pixel_format", ["yuv420p", "yuvj420p", "nv12", "rgb24"])
+def test_grey_agrees_with_swscale_whatever_the_pixel_format_and_range(pixel_format: str):
+    # GIVEN a 1280 x 720 frame (the gate reads every 4th row of its luma) in video or full range,
+    # or in a format whose first plane is not luma (swscale then makes the grey)
+    rgb = cv2.resize(render_scene(1)[0], (1280, 720), interpolation=cv2.INTER_LINEAR)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pixel_format)
+    picture = Picture(frame)
+
+    # WHEN the gate's 160 x 90 grey is made
+    grey = grey_at(picture, (90, 160))
+
+    # THEN it is full-range grey, as swscale makes it from the whole frame, within a grey level
+    reference = frame.reformat(width=160, height=90, format="gray", interpolation="AREA").to_ndarray()
+    assert grey.shape == (90, 160)
+    assert mean_abs_diff(grey, reference) < 1.5
+    assert abs(float(grey.mean()) - float(reference.mean())) < 1
