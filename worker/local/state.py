@@ -22,6 +22,7 @@ import base64
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -62,31 +63,27 @@ def _object_path(root: Path, bucket: str, key: str) -> Path:
     return root / "s3" / bucket / Path(*parts)
 
 
-def _to_wire(value: dict[str, Any]) -> dict[str, Any]:
-    """One attribute value as DynamoDB's JSON wire format has it (boto3 hands binary values as bytes)."""
+def _binary_mapped(value: dict[str, Any], convert: Callable[[Any], Any]) -> dict[str, Any]:
+    """One attribute value with `convert` applied to its binary parts (B, BS, inside M and L)."""
     (kind, inner), = value.items()
     if kind == "B":
-        return {"B": base64.b64encode(inner).decode()}
+        return {"B": convert(inner)}
     if kind == "BS":
-        return {"BS": [base64.b64encode(b).decode() for b in inner]}
+        return {"BS": [convert(b) for b in inner]}
     if kind == "M":
-        return {"M": {name: _to_wire(v) for name, v in inner.items()}}
+        return {"M": {name: _binary_mapped(v, convert) for name, v in inner.items()}}
     if kind == "L":
-        return {"L": [_to_wire(v) for v in inner]}
+        return {"L": [_binary_mapped(v, convert) for v in inner]}
     return value
+
+
+def _to_wire(value: dict[str, Any]) -> dict[str, Any]:
+    """One attribute value as DynamoDB's JSON wire format has it (boto3 hands binary values as bytes)."""
+    return _binary_mapped(value, lambda data: base64.b64encode(data).decode())
 
 
 def _from_wire(value: dict[str, Any]) -> dict[str, Any]:
-    (kind, inner), = value.items()
-    if kind == "B":
-        return {"B": base64.b64decode(inner)}
-    if kind == "BS":
-        return {"BS": [base64.b64decode(b) for b in inner]}
-    if kind == "M":
-        return {"M": {name: _from_wire(v) for name, v in inner.items()}}
-    if kind == "L":
-        return {"L": [_from_wire(v) for v in inner]}
-    return value
+    return _binary_mapped(value, base64.b64decode)
 
 
 def _table_spec(description: dict[str, Any]) -> dict[str, Any]:
