@@ -32,14 +32,21 @@ def make_alert(media_s: float) -> AlertRecord:
     )
 
 
-def test_alert_clips_are_archived_when_due_and_flushed_at_stop(local_stack, make_video):
-    # GIVEN a worker's file source and a runner with 1 s / 2 s rolls, settling 5 s
-    video = make_video("cam.mp4", n_frames=80)
-    config = ScheduleConfig(pre_roll_s=1.0, post_roll_s=2.0, settle_s=5.0, normal=False)
-    runner = ClipArchiveRunner(
-        Archiver("vigil-archive", local_stack.client("s3")), ArchiveScheduler(config),
+PRE_ROLL_S, POST_ROLL_S = 1.0, 2.0
+
+
+def clip_runner(s3, video, *, settle_s: float = 5.0) -> ClipArchiveRunner:  # type: ignore[no-untyped-def]
+    """A runner cutting alert clips (1 s before, 2 s after) from a worker's file source into vigil-archive."""
+    config = ScheduleConfig(pre_roll_s=PRE_ROLL_S, post_roll_s=POST_ROLL_S, settle_s=settle_s, normal=False)
+    return ClipArchiveRunner(
+        Archiver("vigil-archive", s3), ArchiveScheduler(config),
         lambda request: LocalClipSource(str(video), request.media_epoch),
     )
+
+
+def test_alert_clips_are_archived_when_due_and_flushed_at_stop(local_stack, make_video):
+    # GIVEN a worker's file source and a runner with 1 s / 2 s rolls, settling 5 s
+    runner = clip_runner(local_stack.client("s3"), make_video("cam.mp4", n_frames=80))
     first, second = make_alert(2.0), make_alert(5.0)
     runner.submit_alert(first)
     runner.submit_alert(second)
@@ -57,13 +64,8 @@ def test_alert_clips_are_archived_when_due_and_flushed_at_stop(local_stack, make
 
 def test_score_trace_is_written_next_to_the_alert_clip(local_stack, make_video):
     # GIVEN a runner and the score history of its camera, which saw an alert at 2 s and its post-roll
-    video = make_video("cam.mp4", n_frames=80)
-    config = ScheduleConfig(pre_roll_s=1.0, post_roll_s=2.0, settle_s=5.0, normal=False)
-    runner = ClipArchiveRunner(
-        Archiver("vigil-archive", local_stack.client("s3")), ArchiveScheduler(config),
-        lambda request: LocalClipSource(str(video), request.media_epoch),
-    )
-    history = ScoreHistory(config.pre_roll_s, config.post_roll_s)
+    runner = clip_runner(local_stack.client("s3"), make_video("cam.mp4", n_frames=80))
+    history = ScoreHistory(PRE_ROLL_S, POST_ROLL_S)
     alert = make_alert(2.0)
     runner.submit_alert(alert)
     history.watch(alert)
@@ -90,13 +92,8 @@ def test_score_trace_is_written_next_to_the_alert_clip(local_stack, make_video):
 
 def test_a_trace_that_cannot_be_written_is_logged_and_the_clip_still_archived(local_stack, make_video, caplog):
     # GIVEN a runner whose trace write is refused (S3 says AccessDenied), and a settled alert clip
-    video = make_video("cam.mp4", n_frames=80)
-    config = ScheduleConfig(pre_roll_s=1.0, post_roll_s=2.0, settle_s=0.0, normal=False)
     s3 = local_stack.client("s3")
-    runner = ClipArchiveRunner(
-        Archiver("vigil-archive", s3), ArchiveScheduler(config),
-        lambda request: LocalClipSource(str(video), request.media_epoch),
-    )
+    runner = clip_runner(s3, make_video("cam.mp4", n_frames=80), settle_s=0.0)
     alert = make_alert(2.0)
     runner.submit_alert(alert)
     trace = ScoreTrace(alert_id=alert.alert_id, camera_id="cam-1", threshold=0.5, model_version="m1",
