@@ -36,7 +36,7 @@ from worker.kvs.reader import (
     StartSelectorType,
 )
 from worker.kvs.source import KvsSource
-from worker.sources import SourceError
+from worker.sources import Frame, SourceError
 
 KVS_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kvs_getmedia"
 EARLIEST = StartSelector(StartSelectorType.EARLIEST)
@@ -107,6 +107,29 @@ def make_reader(stream: str, **kwargs: object) -> GetMediaReader:
     return GetMediaReader(stream, endpoints=EndpointCache(), backoff_base_s=0.01, **kwargs)  # type: ignore[arg-type]
 
 
+def read_source(
+    kvs: LocalKvsMedia, stream: str, fragments: list[bytes], *, fragments_read: int, **source_kwargs: object
+) -> tuple[KvsSource, list[Frame], list[FragmentMeta]]:
+    """`fragments` served as `stream` and read by a `KvsSource` (from EARLIEST unless `start` is given)
+    until `fragments_read` fragments are complete: the source, its frames, and the fragments' metas
+    in the order `on_fragment` saw them."""
+    for fragment in fragments:
+        kvs.stream(stream).add_fragment(fragment)
+    stop = threading.Event()
+    metas: list[FragmentMeta] = []
+    source_kwargs.setdefault("start", EARLIEST)
+    source = KvsSource(
+        stream,
+        stop_event=stop,
+        endpoints=EndpointCache(),
+        on_fragment=lambda meta: (metas.append(meta), len(metas) == fragments_read and stop.set()),
+        **source_kwargs,  # type: ignore[arg-type]
+    )
+    with source:
+        frames = list(source.frames())
+    return source, frames, metas
+
+
 # -- recorded responses --------------------------------------------------------------------------
 
 OUTPUT_GET_MEDIA = [
@@ -141,21 +164,10 @@ def test_recorded_response_read_in_random_chunks_gives_the_fragment_table(kvs: L
 
 def test_recorded_h264_decodes_keyframes_only_when_sampling_allows(kvs: LocalKvsMedia) -> None:
     # GIVEN the recorded stream (one keyframe per 2 s fragment) and a camera analysed at 0.5 fps
-    for fragment in split_fragments(recorded("output_get_media.mkv")):
-        kvs.stream("recorded").add_fragment(fragment)
-    stop = threading.Event()
-    read: list[str] = []
-    source = KvsSource(
-        "recorded",
-        sample_fps=0.5,
-        start=EARLIEST,
-        stop_event=stop,
-        endpoints=EndpointCache(),
-        on_fragment=lambda meta: (read.append(meta.fragment_number), len(read) == 5 and stop.set()),
-    )
+    recording = split_fragments(recorded("output_get_media.mkv"))
     # WHEN its frames are read
-    with source:
-        frames = list(source.frames())
+    source, frames, metas = read_source(kvs, "recorded", recording, fragments_read=5, sample_fps=0.5)
+    read = [meta.fragment_number for meta in metas]
     # THEN one frame per fragment, decoded from the keyframe alone once the interval is known
     assert [(f.fragment_number, f.captured_at.timestamp(), f.image.shape, f.keyframe) for f in frames] == [
         (number, producer, (360, 640, 3), True) for number, producer, _ in OUTPUT_GET_MEDIA
@@ -170,22 +182,11 @@ def test_recorded_h264_decodes_keyframes_only_when_sampling_allows(kvs: LocalKvs
 
 def test_mjpeg_fragments_with_invalid_packets_are_counted_not_fatal(kvs: LocalKvsMedia) -> None:
     # GIVEN the recorded MJPEG stream with custom tags whose packets FFmpeg rejects
-    for fragment in split_fragments(recorded("test_mixed_tags.mkv")):
-        kvs.stream("mixed").add_fragment(fragment)
-    stop = threading.Event()
-    metas: list[FragmentMeta] = []
-    source = KvsSource(
-        "mixed",
-        sample_fps=5.0,
-        start=EARLIEST,
-        stop_event=stop,
-        endpoints=EndpointCache(),
-        keyframes_only=False,
-        on_fragment=lambda meta: (metas.append(meta), len(metas) == 10 and stop.set()),
-    )
+    recording = split_fragments(recorded("test_mixed_tags.mkv"))
     # WHEN it is read
-    with source:
-        frames = list(source.frames())
+    source, frames, metas = read_source(
+        kvs, "mixed", recording, fragments_read=10, sample_fps=5.0, keyframes_only=False
+    )
     # THEN every fragment is read, every bad packet counted, no frame comes out, nothing raises
     assert frames == []
     assert len(metas) == 10
@@ -261,24 +262,11 @@ def test_corrupt_cluster_is_skipped_and_counted(kvs: LocalKvsMedia) -> None:
     )
     assert middle[fourth_block] == ebml.SIMPLE_BLOCK
     middle[fourth_block : fourth_block + 2] = b"\x00\x00"  # not a valid element id
-    for fragment in (fragments[0], bytes(middle), fragments[2]):
-        kvs.stream("cam-1").add_fragment(fragment)
-    stop = threading.Event()
-    read: list[str] = []
-    source = KvsSource(
-        "cam-1",
-        sample_fps=10.0,
-        start=EARLIEST,
-        stop_event=stop,
-        endpoints=EndpointCache(),
-        on_fragment=lambda meta: (
-            read.append(meta.fragment_number),
-            meta.fragment_number == str(BASE_NUMBER + 2) and stop.set(),
-        ),
+    # WHEN it is read (until the last fragment)
+    source, frames, metas = read_source(
+        kvs, "cam-1", [fragments[0], bytes(middle), fragments[2]], fragments_read=2, sample_fps=10.0
     )
-    # WHEN it is read
-    with source:
-        frames = list(source.frames())
+    read = [meta.fragment_number for meta in metas]
     # THEN the corrupt fragment is dropped (counted), the others are read whole
     assert read == [str(BASE_NUMBER), str(BASE_NUMBER + 2)]
     assert source.stats.fragments_corrupt == 1
@@ -291,21 +279,8 @@ def test_corrupt_cluster_is_skipped_and_counted(kvs: LocalKvsMedia) -> None:
 def test_full_decoding_stops_at_each_gops_last_sampled_frame(kvs: LocalKvsMedia) -> None:
     # GIVEN 3 one-second fragments at 10 fps, sampled at 2 fps with every block decodable
     track, fragments, groups = built_stream(3)
-    for fragment in fragments:
-        kvs.stream("cam-1").add_fragment(fragment)
-    stop = threading.Event()
-    source = KvsSource(
-        "cam-1",
-        sample_fps=2.0,
-        start=EARLIEST,
-        stop_event=stop,
-        endpoints=EndpointCache(),
-        keyframes_only=False,
-        on_fragment=lambda meta: meta.fragment_number == str(BASE_NUMBER + 2) and stop.set(),
-    )
     # WHEN it is read
-    with source:
-        frames = list(source.frames())
+    source, frames, _ = read_source(kvs, "cam-1", fragments, fragments_read=3, sample_fps=2.0, keyframes_only=False)
     # THEN frames 0 and 5 of each GOP come out, pixel for pixel as a decoder fed every block gives
     # them, and the blocks after frame 5 were never decoded
     context = av.CodecContext.create("h264", "r")
@@ -321,20 +296,9 @@ def test_resolution_change_mid_stream_reopens_the_decoder(kvs: LocalKvsMedia) ->
     # GIVEN 2 fragments at 256x144, then 2 at 320x176 (a new CodecPrivate)
     _, small, _ = built_stream(2)
     _, large, _ = built_stream(2, size=(176, 320), first=2, seed=1)
-    for fragment in small + large:
-        kvs.stream("cam-1").add_fragment(fragment)
-    stop = threading.Event()
-    source = KvsSource(
-        "cam-1",
-        sample_fps=2.0,
-        start=EARLIEST,
-        stop_event=stop,
-        endpoints=EndpointCache(),
-        on_fragment=lambda meta: meta.fragment_number == str(BASE_NUMBER + 3) and stop.set(),
-    )
     # WHEN it is read
-    with source:
-        shapes = [(f.fragment_number[-1], f.image.shape) for f in source.frames()]
+    source, frames, _ = read_source(kvs, "cam-1", small + large, fragments_read=4, sample_fps=2.0)
+    shapes = [(f.fragment_number[-1], f.image.shape) for f in frames]
     # THEN frames come out at each resolution in turn, nothing lost to the switch
     assert (
         shapes
@@ -398,22 +362,9 @@ def test_unknown_stream_fails_fast_with_one_line(kvs: LocalKvsMedia) -> None:
 def test_frames_carry_producer_time_and_fragment(kvs: LocalKvsMedia) -> None:
     # GIVEN 2 built fragments with producer timestamps T0, T0 + 1
     _, fragments, _ = built_stream(2)
-    for fragment in fragments:
-        kvs.stream("cam-1").add_fragment(fragment)
-    stop = threading.Event()
-    source = KvsSource(
-        "cam-1",
-        sample_fps=5.0,
-        start=StartSelector(
-            StartSelectorType.PRODUCER_TIMESTAMP, timestamp=np.datetime64(int(T0 + 1), "s").item()
-        ),
-        stop_event=stop,
-        endpoints=EndpointCache(),
-        on_fragment=lambda meta: stop.set(),
-    )
+    second = StartSelector(StartSelectorType.PRODUCER_TIMESTAMP, timestamp=np.datetime64(int(T0 + 1), "s").item())
     # WHEN read from the second fragment's producer timestamp
-    with source:
-        frames = list(source.frames())
+    _, frames, _ = read_source(kvs, "cam-1", fragments, fragments_read=1, sample_fps=5.0, start=second)
     # THEN 5 frames of fragment 2, 0.2 s apart from its producer timestamp
     assert [(f.fragment_number, round(f.pts_s - T0, 3)) for f in frames] == [
         (str(BASE_NUMBER + 1), round(1 + 0.2 * i, 3)) for i in range(5)
