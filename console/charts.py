@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,9 @@ class TraceChart:
         end = max([post_roll_s] + [t for t, _ in ordered[-1:]])
         return cls(ordered, threshold, start, end if end > start else start + 1.0)
 
+    @cached_property
     def top(self) -> float:
+        """The score at the top of the chart (computed once, not per point)."""
         return max([s for _, s in self.points] + [self.threshold]) * 1.15 or 1.0
 
     def x(self, offset_s: float) -> float:
@@ -141,7 +144,7 @@ class TraceChart:
 
     def y(self, score: float) -> float:
         height = TRACE_HEIGHT - TRACE_PAD_TOP - TRACE_PAD_BOTTOM
-        return TRACE_PAD_TOP + (1 - score / self.top()) * height
+        return TRACE_PAD_TOP + (1 - score / self.top) * height
 
     def svg(self) -> str:
         bottom, right = TRACE_HEIGHT - TRACE_PAD_BOTTOM, TRACE_WIDTH - TRACE_PAD_RIGHT
@@ -153,7 +156,7 @@ class TraceChart:
              f'height="{bottom - TRACE_PAD_TOP}" class="plot"/>'),
         ]
         for fraction in (0.0, 0.5, 1.0):
-            value = fraction * self.top()
+            value = fraction * self.top
             parts.append(f'<text x="{TRACE_PAD_LEFT - 5}" y="{self.y(value) + 5:.1f}" class="axis" '
                          f'text-anchor="end">{value:.2f}</text>')
         step = tick_step(self.end_s - self.start_s)

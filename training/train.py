@@ -292,7 +292,7 @@ def main(args: argparse.Namespace) -> dict:
     plateau = Plateau(args.patience)
     if resumed:
         predictor.load_state_dict(resumed["model"])
-        if ema is not None:
+        if ema is not None and "ema" in resumed:  # a checkpoint from before the average, or --ema-decay 0
             ema.load_state_dict(resumed["ema"])
         optimizer.load_state_dict(resumed["optimizer"])
         generator.set_state(resumed["generator"])
