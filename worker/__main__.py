@@ -22,6 +22,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError
 from pydantic import ValidationError
 
+from worker.camera_status import default_worker_id
 from worker.config import ConfigError, WorkerConfig, load_config
 from worker.env import (
     ENV_CAMERAS,
@@ -40,7 +41,6 @@ from worker.supervisor import (
     CamerasError,
     Supervisor,
     camera_configs,
-    default_worker_id,
     fleet_batcher,
     parse_cameras,
 )

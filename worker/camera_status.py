@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.camera_status import CameraState, CameraStatus
+from worker.kvs.reader import ReaderState
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,12 @@ POLL_S = 1.0
 _CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
 _serializer = TypeSerializer()
 
-READER_STATES: dict[str, CameraState] = {
-    "streaming": "analysing",
-    "connecting": "reconnecting",
-    "backing_off": "reconnecting",
-    "silent": "silent",
-    "stopped": "stopped",
+READER_STATES: dict[ReaderState, CameraState] = {
+    ReaderState.STREAMING: "analysing",
+    ReaderState.CONNECTING: "reconnecting",
+    ReaderState.BACKING_OFF: "reconnecting",
+    ReaderState.SILENT: "silent",
+    ReaderState.STOPPED: "stopped",
 }
 """`worker.kvs.reader.ReaderState` -> the state shown."""
 
@@ -68,7 +70,8 @@ def camera_state(worker: Any) -> CameraState:
 
 
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """Unique per process: host (the Fargate task's ENI host name), pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class CameraStatusReporter:

@@ -58,7 +58,7 @@ def prefetched(
             for item in items:
                 if not put(item):
                     return
-        except BaseException as exc:  # handed to the consumer, raised there
+        except BaseException as exc:  # noqa: BLE001 - not swallowed: handed to the consumer, raised there
             end = _End(exc)
         finally:
             close = getattr(items, "close", None)

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -113,11 +110,6 @@ def fleet_batcher(configs: dict[str, WorkerConfig]) -> BatchingDetector | None:
         max_attempts=first.max_attempts,
         retry_base_s=first.retry_base_s,
     )
-
-
-def default_worker_id() -> str:
-    """Unique per process: host (the Fargate task's ENI host name), pid and a random suffix."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 class Supervisor:

@@ -441,7 +441,7 @@ class MkvStreamParser:
         timecode_ns = (self._cluster_timecode + relative) * fragment.timecode_scale_ns
         if fragment.first_timecode_ns is None:
             fragment.first_timecode_ns = timecode_ns
-        if fragment.keyframes_only and not keyframe and _is_video(fragment.tracks.get(track)):
+        if fragment.keyframes_only and not keyframe and is_video_track(fragment.tracks.get(track)):
             fragment.frames_skipped_nonkey += 1
         else:
             events.append(
@@ -501,7 +501,7 @@ class MkvStreamParser:
             if not 0 <= track < 0x7F or buf[body + 3] & 0x86:  # keyframe or laced
                 break
             if track != video_track:
-                if not _is_video(tracks.get(track)):
+                if not is_video_track(tracks.get(track)):
                     break
                 video_track = track
             count += 1
@@ -553,7 +553,7 @@ class MkvStreamParser:
             self._pos = 0
 
 
-def _is_video(track: TrackInfo | None) -> bool:
+def is_video_track(track: TrackInfo | None) -> bool:
     """A video track, or one the fragment does not describe (its blocks are taken for video)."""
     return track is None or track.track_type in (0, VIDEO_TRACK_TYPE)
 

@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker.checkpoints import CheckpointStore, FragmentProgress
 from worker.config import WorkerConfig
 from worker.kvs.decoder import FrameDecoder
-from worker.kvs.parser import VIDEO_TRACK_TYPE, Corruption, FragmentEnd, FragmentMeta, KvsError, MkvFrame
+from worker.kvs.parser import Corruption, FragmentEnd, FragmentMeta, KvsError, MkvFrame, is_video_track
 from worker.kvs.reader import (
     EndpointCache,
     GetMediaReader,
@@ -163,8 +163,7 @@ class KvsSource(FrameSource):
     # -- per block -------------------------------------------------------------------------------
 
     def _frame(self, block: MkvFrame) -> Iterator[Frame]:
-        track = block.fragment.tracks.get(block.track)
-        if track is not None and track.track_type not in (0, VIDEO_TRACK_TYPE):
+        if not is_video_track(block.fragment.tracks.get(block.track)):
             return
         pts_s = _media_time_s(block)
         if block.keyframe:

@@ -38,6 +38,7 @@ import av
 import httpx
 from botocore.exceptions import ClientError
 
+from alert_lambda.history import ALERT_ID_INDEX
 from contracts.alert import AlertRecord
 from contracts.score_trace import score_trace_key
 from worker.archiver import ArchiveError, Archiver, download_prefixes
@@ -306,8 +307,7 @@ def _exists(s3, bucket: str, key: str) -> bool:
 
 
 def _in_history(dynamodb, table: str, alert_id: str) -> bool:
-    # GSI `by-alert-id` of the history table (alert_lambda.history; the worker does not import alert_lambda)
-    response = dynamodb.query(TableName=table, IndexName="by-alert-id", KeyConditionExpression="alert_id = :id",
+    response = dynamodb.query(TableName=table, IndexName=ALERT_ID_INDEX, KeyConditionExpression="alert_id = :id",
                               ExpressionAttributeValues={":id": {"S": alert_id}}, Limit=1)
     return bool(response["Items"])
 
