@@ -59,7 +59,7 @@ from worker.detector import Detector, inference_size
 from worker.kvs.mkv_writer import Packet, VideoTrack, encode_h264, fragments_by_keyframe, get_media_fragment
 from worker.kvs.reader import EndpointCache, StartSelector, StartSelectorType
 from worker.kvs.source import KvsSource
-from worker.pipeline import Worker, WorkerStats
+from worker.pipeline import Worker
 from worker.publisher import AlertPublisher
 
 logger = logging.getLogger(__name__)
@@ -196,12 +196,6 @@ def decode_baseline(
     return time.perf_counter() - started, time.process_time() - cpu0
 
 
-def all_accounted(stats: WorkerStats) -> bool:
-    """Every sampled frame gated, analysed, dropped or failed: the worker has nothing left in hand."""
-    done = stats.frames_gated + stats.frames_analysed + stats.frames_dropped + stats.frames_failed
-    return done == stats.frames_sampled
-
-
 def run_worker(last_fragment: str, twin_pid: int) -> tuple[float, float, float, dict]:
     """One worker run over the whole stream (from EARLIEST) of the twin that AWS_ENDPOINT_URL_KINESIS_VIDEO
     names: wall and CPU seconds of this process until every sampled frame is accounted for, the
@@ -227,8 +221,16 @@ def run_worker(last_fragment: str, twin_pid: int) -> tuple[float, float, float, 
     source.open()  # as build_worker does before any thread starts: GetDataEndpoint, once per stream
     twin0, cpu0, wall0 = cpu_seconds(twin_pid), time.process_time(), time.perf_counter()
     worker.start()
-    done.wait(600)  # the reader has handed over every frame of the last fragment
-    while not all_accounted(worker.stats):  # and the analyser has finished them (not just taken them)
+    # the reader has handed over every frame of the last fragment, and the analyser has finished
+    # them (not just taken them)
+    deadline = time.monotonic() + 600
+    if not done.wait(600):
+        worker.stop()
+        raise RuntimeError(f"the worker did not read fragment {last_fragment} in 600 s: {worker.stats.to_dict()}")
+    while not worker.stats.all_accounted():
+        if time.monotonic() > deadline:
+            worker.stop()
+            raise RuntimeError(f"the worker did not finish its frames in 600 s: {worker.stats.to_dict()}")
         time.sleep(0.0005)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     twin_cpu = cpu_seconds(twin_pid) - twin0

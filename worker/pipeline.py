@@ -74,6 +74,11 @@ class WorkerStats:
     def to_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
 
+    def all_accounted(self) -> bool:
+        """Every sampled frame gated, analysed, dropped or failed: the worker has nothing left in hand."""
+        done = self.frames_gated + self.frames_analysed + self.frames_dropped + self.frames_failed
+        return done == self.frames_sampled
+
 
 class Worker:
     def __init__(

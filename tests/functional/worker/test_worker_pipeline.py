@@ -26,7 +26,7 @@ from worker.archive.keys import alert_clip_ref
 from worker.config import WorkerConfig
 from worker.local.stack import LocalStack
 from worker.picture import Picture
-from worker.pipeline import build_worker
+from worker.pipeline import WorkerStats, build_worker
 from worker.sources import AvSource
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -55,8 +55,7 @@ def run_worker(path: Path, **overrides: object):
 
 
 def frames_accounted(stats: dict) -> bool:
-    parts = ("frames_gated", "frames_analysed", "frames_dropped", "frames_failed")
-    return stats["frames_sampled"] == sum(stats[key] for key in parts)
+    return WorkerStats(**stats).all_accounted()
 
 
 def test_intruder_gives_exactly_one_alert_with_snapshot(
