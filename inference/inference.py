@@ -261,6 +261,9 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
     except BadRequest as exc:  # name what the model takes, so that a client can adapt to it
         height, width = model.input_size
         raise BadRequest(f"{exc} (model: temporal_window={model.temporal_window}, input_size={height}x{width})") from None
+    per_item = data.camera_ids is not None
+    if per_item and len(data.camera_ids) != len(items):  # before the model runs, not after
+        raise BadRequest(f"{CAMERA_IDS_ATTRIBUTE} names {len(data.camera_ids)} cameras for {len(items)} items")
     autocast = (
         torch.autocast(device_type=model.device.type, dtype=model.dtype)
         if model.dtype != torch.float32 else contextlib.nullcontext()
@@ -276,9 +279,6 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
         logger.error("model %s produced non-finite scores %s", model.model_version, scores.tolist())
         raise InferenceError("the model produced a non-finite score", status=500)
     threshold = model.threshold_for(data.camera_id)
-    per_item = data.camera_ids is not None
-    if per_item and len(data.camera_ids) != len(items):
-        raise BadRequest(f"{CAMERA_IDS_ATTRIBUTE} names {len(data.camera_ids)} cameras for {len(items)} items")
     cameras = data.camera_ids if per_item else [data.camera_id] * len(items)
     results = []
     for score, error_map, camera_id in zip(scores.tolist(), maps.numpy(), cameras, strict=True):

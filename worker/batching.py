@@ -76,6 +76,14 @@ class _Request:
         self.done.set()
 
 
+def _own(error: Exception) -> Exception:
+    """A failed call's error as one caller's own exception: every camera of the batch raises it, and
+    one object raised in several threads would gather all their tracebacks (and keep their frames)."""
+    if isinstance(error, WindowMismatch):
+        return WindowMismatch(error.window, error.input_size)
+    return DetectorError(str(error))
+
+
 def custom_attributes(cameras: list[str]) -> str:
     """`camera_id=<id>` when every item is one camera's, else `camera_ids=<id>|<id>|...` per item."""
     if len(set(cameras)) == 1:
@@ -149,7 +157,7 @@ class BatchingDetector:
             self._cond.notify_all()
         request.done.wait()
         if request.error is not None:
-            raise request.error
+            raise _own(request.error) from request.error
         assert request.response is not None
         return request.response
 
