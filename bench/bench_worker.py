@@ -40,8 +40,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -56,6 +54,7 @@ from contracts.inference import FrameResult, InferenceResponse
 from worker.batching import BatchingDetector
 from worker.config import FleetBatchConfig, WorkerConfig
 from worker.detector import Detector, inference_size
+from worker.kvs.local_media import twin_process
 from worker.kvs.mkv_writer import Packet, VideoTrack, encode_h264, fragments_by_keyframe, get_media_fragment
 from worker.kvs.reader import EndpointCache, StartSelector, StartSelectorType
 from worker.kvs.source import KvsSource
@@ -144,26 +143,9 @@ def kvs_twin_process(fragments: list[bytes]) -> Iterator[tuple[str, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as tmp:
         recording = Path(tmp) / "get_media.mkv"
         recording.write_bytes(b"".join(fragments))
-        command = [
-            sys.executable, "-m", "worker.kvs.local_media",
-            "--stream", f"{STREAM}={recording}", "--chunk-bytes", "16384", "65536",
-        ]
-        twin = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        try:
-            assert twin.stdout is not None
-            line = twin.stdout.readline()  # "serving http://127.0.0.1:PORT (bench: N fragments)"
-            if not line.startswith("serving "):
-                raise RuntimeError(f"the local KVS twin did not start: {line!r}")
-            print(f"==> local KVS twin (pid {twin.pid}): {line.strip()}")
-            yield line.split()[1], twin.pid
-        finally:
-            assert twin.stdin is not None
-            twin.stdin.close()
-            try:
-                twin.wait(10)
-            except subprocess.TimeoutExpired:
-                twin.kill()
-                twin.wait()
+        with twin_process({STREAM: recording}, "--chunk-bytes", "16384", "65536", cwd=ROOT) as twin:
+            print(f"==> local KVS twin (pid {twin.process.pid}): {twin.announced.strip()}")
+            yield twin.url, twin.process.pid
 
 
 def cpu_seconds(pid: int) -> float:

@@ -18,7 +18,8 @@ reader it measures), with streams loaded from recorded GetMedia responses:
     python -m worker.kvs.local_media --stream cam-1=recorded.mkv [--chunk-bytes 16384 65536]
 
 It prints `serving <url>` once every fragment is loaded, and serves until its stdin closes (or it
-is interrupted): the process that started it holds the pipe, so the twin never outlives it."""
+is interrupted): the process that started it holds the pipe, so the twin never outlives it.
+`twin_process()` starts it so from Python (the benchmark, tests)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ import logging
 import random
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -386,6 +390,40 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the write sizes (default 0)")
     return parser
+
+
+@dataclass
+class TwinProcess:
+    """A twin serving in a process of its own: its URL, the line it announced itself with, the process."""
+
+    url: str
+    announced: str
+    process: subprocess.Popen[str]
+
+
+@contextmanager
+def twin_process(streams: dict[str, Path], *args: str, cwd: Path | None = None) -> Iterator[TwinProcess]:
+    """`python -m worker.kvs.local_media` serving `streams` (name -> recorded GetMedia response), with
+    more of its flags in `args`, until the block ends: then its stdin closes and it exits (killed
+    if it has not within 10 s). Raises RuntimeError when it does not announce itself."""
+    command = [sys.executable, "-m", "worker.kvs.local_media", *args]
+    for name, path in streams.items():
+        command += ["--stream", f"{name}={path}"]
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        line = process.stdout.readline()  # "serving http://127.0.0.1:PORT (name: N fragments)"
+        if not line.startswith("serving "):
+            raise RuntimeError(f"the local KVS twin did not start: {line!r}")
+        yield TwinProcess(line.split()[1], line, process)
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,8 +4,6 @@ chunks cut at random bytes; boto3's `kinesisvideo` + `kinesis-video-media` clien
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from synthetic_video import render_scene
 
 from worker.kvs import ebml
 from worker.kvs.ebml import uint_element
-from worker.kvs.local_media import EBML_MAGIC, LocalKvsMedia, split_fragments
+from worker.kvs.local_media import EBML_MAGIC, LocalKvsMedia, split_fragments, twin_process
 from worker.kvs.mkv_writer import (
     Packet,
     VideoTrack,
@@ -392,23 +390,11 @@ def test_twin_process_serves_a_recording_and_ends_with_its_stdin(
     recording.write_bytes(b"".join(fragments))
     assert [len(f) for f in split_fragments(recording.read_bytes())] == [len(f) for f in fragments]
     # WHEN `python -m worker.kvs.local_media` serves it and the reader reads from EARLIEST
-    command = ["-m", "worker.kvs.local_media", "--stream", f"cam-1={recording}", "--chunk-bytes", "1", "999"]
-    twin = subprocess.Popen(
-        [sys.executable, *command],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert twin.stdout is not None
-        line = twin.stdout.readline()
-        url = line.split()[1]
+    with twin_process({"cam-1": recording}, "--chunk-bytes", "1", "999") as twin:
+        line, url = twin.announced, twin.url
         monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS_VIDEO", url)
         frames, ends = read_all(make_reader("cam-1"), 4)
-    finally:
-        assert twin.stdin is not None
-        twin.stdin.close()  # THEN the twin ends when its stdin closes
-        returncode = twin.wait(10)
+    returncode = twin.process.returncode  # THEN the twin ended when its stdin closed
     assert line == f"serving {url} (cam-1: 4 fragments)\n"
     assert [m.fragment_number for m in ends] == [str(BASE_NUMBER + i) for i in range(4)]
     assert len(frames) == 31 and frames[-1].data == frame.data
