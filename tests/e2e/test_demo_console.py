@@ -265,5 +265,11 @@ def test_console_from_demo_serves_the_first_alert_url_the_demo_printed(short_dem
         assert alert.alert_id in page.text and '<img id="snapshot"' in page.text and '<video id="clip"' in page.text
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a console that ignores SIGTERM must not outlive the test
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from local_inference_server import serving
 
 from worker.batching import BatchingDetector, build_batching_detector
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 WINDOW = 3
 THRESHOLDS = {"cam-a": 15.0, "cam-b": 7.0}
 

@@ -5,7 +5,6 @@ motion gate held back included), pads the start of a stream, and talks to a fram
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from worker_fake_endpoint import FakeEndpoint
 
 from worker.detector import SageMakerDetector
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 WINDOW = 3
 
 

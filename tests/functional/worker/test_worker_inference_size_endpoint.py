@@ -25,7 +25,6 @@ from contracts.inference import MAX_PAYLOAD_BYTES
 from worker.batching import BatchingDetector
 from worker.detector import EndpointClient, SageMakerDetector
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 WINDOW = 6
 INPUT_SIZE = (64, 96)
 THRESHOLD = 2.0  # the intruder scores about 4 grey levels, the empty room (H.264 noise) under 0.2
