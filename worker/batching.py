@@ -1,8 +1,9 @@
 """One `InvokeEndpoint` call for the frames of many cameras (fleet mode: one worker process).
 
     analyser cam-1 --detect--> CameraDetector(cam-1) --submit--+
-    analyser cam-2 --detect--> CameraDetector(cam-2) --submit--+--> pending --> dispatcher --> endpoint
-    ...                                                         |   (one thread, size and wait bounded)
+    analyser cam-2 --detect--> CameraDetector(cam-2) --submit--+--> pending --> dispatchers --> endpoint
+    ...                                                         |   (size and wait bounded; up to
+                                                                     MAX_IN_FLIGHT calls at once)
 
 Each camera keeps its own `CameraDetector`, a `TemporalDetector` whose temporal history (`observe`)
 is its camera's alone: by the time it submits, every item is resolved (a frame, or the window of
@@ -14,7 +15,12 @@ The call names one camera per item (`camera_ids`), so each result carries its ca
 threshold; each caller gets its slice of the response. The model's input size and window, as the
 endpoint last named them, are handed to each camera that joins later, so it sends frames at the
 model's size (`worker.detector.inference_size`) from its first call. A failed call fails every request in it
-with the same `DetectorError` (or window mismatch, which each camera handles as it always does).
+with a `DetectorError` (or window mismatch, which each camera handles as it always does), each
+caller raising its own copy.
+
+Up to `MAX_IN_FLIGHT` calls are out at once, one per dispatcher thread: a slow or retried call
+(the endpoint client retries with backoff) holds up the cameras in it, not every camera of the task.
+A camera's own calls stay in order (its analyser waits for each answer before it submits again).
 
 `stop()`: no new requests are taken (`DetectorError` at once), the pending ones are sent without
 waiting for the wait bound, then the dispatcher ends; a caller never waits on a stopped dispatcher."""
@@ -91,6 +97,10 @@ def custom_attributes(cameras: list[str]) -> str:
     return f"{CAMERA_IDS_ATTRIBUTE}={CAMERA_IDS_SEPARATOR.join(cameras)}"
 
 
+MAX_IN_FLIGHT = 4
+"""Shared calls out at the same time (dispatcher threads)."""
+
+
 class BatchingDetector:
     """The dispatcher one worker process shares among its cameras; `for_camera` gives each camera
     its `Detector`."""
@@ -102,15 +112,20 @@ class BatchingDetector:
         endpoint_name: str,
         max_batch: int = 8,
         max_wait_s: float = 0.02,
+        max_in_flight: int = MAX_IN_FLIGHT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`send`: one call (`EndpointClient.score` in production, a fake in tests)."""
-        if max_batch < 1 or max_wait_s < 0:
-            raise ValueError(f"max_batch must be >= 1 and max_wait_s >= 0, got {max_batch}, {max_wait_s}")
+        if max_batch < 1 or max_wait_s < 0 or max_in_flight < 1:
+            raise ValueError(
+                f"max_batch and max_in_flight must be >= 1 and max_wait_s >= 0, got {max_batch}, {max_in_flight}, "
+                f"{max_wait_s}"
+            )
         self._send = send
         self.endpoint_name = endpoint_name
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        self.max_in_flight = max_in_flight
         self.clock = clock
         self.calls = 0
         self.items_sent = 0
@@ -119,22 +134,29 @@ class BatchingDetector:
         self._pending: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._dispatch_loop, name="batch-dispatcher", daemon=True)
-        self._thread.start()
-        logger.info("batching detector started max_batch=%d max_wait_ms=%.0f", self.max_batch, self.max_wait_s * 1000)
+        self._threads = [
+            threading.Thread(target=self._dispatch_loop, name=f"batch-dispatcher-{i}", daemon=True)
+            for i in range(self.max_in_flight)
+        ]
+        for thread in self._threads:
+            thread.start()
+        logger.info(
+            "batching detector started max_batch=%d max_wait_ms=%.0f max_in_flight=%d",
+            self.max_batch, self.max_wait_s * 1000, self.max_in_flight,
+        )
 
     def stop(self) -> None:
         """Take no more requests, send the pending ones now, end the dispatcher."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
         with self._cond:  # never started, or ended by a bug: nobody may wait forever
             self._fail(list(self._pending), DetectorError("batching detector stopped"))
             self._pending.clear()
@@ -151,7 +173,7 @@ class BatchingDetector:
             raise DetectorError(f"no items to score camera={camera_id}")
         request = _Request(camera_id, list(items), window, self.clock())
         with self._cond:
-            if self._stopping or self._thread is None:
+            if self._stopping or not self._threads:
                 raise DetectorError(f"batching detector is not running camera={camera_id}")
             self._pending.append(request)
             self._cond.notify_all()
@@ -173,17 +195,20 @@ class BatchingDetector:
 
     def _next_batch(self) -> list[_Request] | None:
         """The requests of the next call (lock held); None once stopped with nothing pending."""
-        while not self._pending:
-            if self._stopping:
-                return None
-            self._cond.wait()
-        first = self._pending[0]
-        deadline = first.arrived_s + self.max_wait_s
-        while not self._stopping and self._ready_items(first.shape) < self.max_batch:
-            left = deadline - self.clock()
-            if left <= 0:
-                break
-            self._cond.wait(left)
+        while True:
+            while not self._pending:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            first = self._pending[0]
+            deadline = first.arrived_s + self.max_wait_s
+            while not self._stopping and self._ready_items(first.shape) < self.max_batch:
+                left = deadline - self.clock()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            if self._pending and self._pending[0] is first:
+                break  # else another dispatcher took it while this one waited: start over
         batch, items, nbytes, header = [], 0, 0, len(CAMERA_IDS_ATTRIBUTE) + 1 + len(REPORT_INPUT_SIZE)
         for request in list(self._pending):
             if request.shape != first.shape:
@@ -223,8 +248,9 @@ class BatchingDetector:
             self._fail(batch, DetectorError(f"batched call failed: {exc}"))
             return
         finally:
-            self.calls += 1
-            self.items_sent += len(items)
+            with self._cond:
+                self.calls += 1
+                self.items_sent += len(items)
         self.temporal_window = response.temporal_window
         self.input_size = response.input_size or self.input_size
         mixed = len(set(cameras)) > 1

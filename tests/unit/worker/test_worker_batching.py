@@ -248,3 +248,34 @@ def test_stop_with_a_call_in_flight_answers_it_before_returning():
     # THEN stop waited for the call, and the caller has its answer (nobody left waiting)
     assert not caller.is_alive()
     assert [[r.score for r in response.results] for response in answer] == [[6.0]]
+
+
+def test_a_stalled_call_holds_up_only_the_cameras_in_it():
+    # GIVEN an endpoint whose call for cam-0 hangs (a retried, timing-out InvokeEndpoint) until released
+    entered, release = threading.Event(), threading.Event()
+    endpoint = FakeEndpoint()
+
+    def send(items, window, attributes):  # type: ignore[no-untyped-def]
+        if attributes == "camera_id=cam-0":
+            entered.set()
+            release.wait(10)
+        return endpoint(items, window, attributes)
+
+    batcher = running(send, max_batch=1, max_wait_s=0.0)
+    stalled: list[object] = []
+    caller = threading.Thread(target=lambda: stalled.append(batcher.submit("cam-0", [frame(0)], window=1)))
+    caller.start()
+    assert entered.wait(5)
+
+    # WHEN other cameras submit while that call is out
+    started = time.monotonic()
+    answers = [batcher.submit(f"cam-{i}", [frame(i)], window=1) for i in (1, 2, 3)]
+    elapsed_s = time.monotonic() - started
+
+    # THEN they are answered at once, in calls of their own; the stalled camera when its call returns
+    assert [[r.score for r in answer.results] for answer in answers] == [[1.0], [2.0], [3.0]]
+    assert elapsed_s < 5.0 and not stalled
+    release.set()
+    caller.join(5)
+    batcher.stop()
+    assert [[r.score for r in answer.results] for answer in stalled] == [[0.0]]
