@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.vigil-installed
-VIDEO ?= worker/local/sample/one-by-one-person-detection.mp4
+VIDEO ?= local/sample/one-by-one-person-detection.mp4
 SPEED ?= 4
 ARGS ?=
 
@@ -27,7 +27,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	@echo "==> running the whole Vigil loop locally on $(VIDEO) (speed x$(SPEED))"
-	$(BIN)/python -m worker.local.demo --video "$(VIDEO)" --speed $(SPEED) $(ARGS)
+	$(BIN)/python -m local.demo --video "$(VIDEO)" --speed $(SPEED) $(ARGS)
 
 test: $(STAMP)
 	@echo "==> running the test suite"
@@ -98,7 +98,7 @@ STREAM ?=
 camera-sim: $(STAMP)
 	@test -n "$(STREAM)" || { echo "usage: make camera-sim STREAM=<kvs-stream> VIDEO=<file> [ARGS='--speed 1 --loop 3']"; exit 2; }
 	@echo "==> streaming $(VIDEO) into KVS stream $(STREAM) (PutMedia)"
-	$(BIN)/python -m worker.kvs.camera_sim --stream "$(STREAM)" --video "$(VIDEO)" $(ARGS)
+	$(BIN)/python -m kvs.camera_sim --stream "$(STREAM)" --video "$(VIDEO)" $(ARGS)
 
 bench-worker: $(STAMP)
 	@echo "==> worker throughput on 720p30 KVS fragments (bench/results/worker.json)"
@@ -113,11 +113,11 @@ bench-worker: $(STAMP)
 FROM_DEMO ?=
 console: $(STAMP)
 ifeq ($(FROM_DEMO),)
-	@echo "==> operator console (python -m console --demo): alerts with snapshots and clips from the sample video"
-	$(BIN)/python -m console --demo $(ARGS)
+	@echo "==> operator console (python -m local.console --demo): alerts with snapshots and clips from the sample video"
+	$(BIN)/python -m local.console --demo $(ARGS)
 else
-	@echo "==> operator console (python -m console --from-demo $(FROM_DEMO)): the alerts of the demo run saved there"
-	$(BIN)/python -m console --from-demo "$(FROM_DEMO)" $(ARGS)
+	@echo "==> operator console (python -m local.console --from-demo $(FROM_DEMO)): the alerts of the demo run saved there"
+	$(BIN)/python -m local.console --from-demo "$(FROM_DEMO)" $(ARGS)
 endif
 
 # --- model: training (local or SageMaker) and its benchmark on real footage -------------------------

@@ -3,7 +3,7 @@
     python -m alert_lambda.package --out dist/alert_lambda.zip [--wheel-dir dist/wheels-cache]
         [--download] [--no-deps] [--arch x86_64|arm64] [--python-version 3.12]
 
-What goes in: `alert_lambda/` (without `local_esm.py`, the local poller, and this packager),
+What goes in: `alert_lambda/` (without `local_esm/`, the local poller, and this packager),
 `contracts/`, and the runtime dependencies the Lambda Python runtime lacks, unpacked from pinned
 wheels for its architecture and Python (`LAMBDA_REQUIREMENTS`; boto3/botocore come with the runtime).
 `tzdata` is included so `zoneinfo` finds the site time zones whether or not the runtime image ships
@@ -48,7 +48,8 @@ LAMBDA_REQUIREMENTS = (
     "tzdata==2026.6",
 )
 PACKAGES = ("alert_lambda", "contracts")
-EXCLUDED_MODULES = frozenset({"alert_lambda/local_esm.py", "alert_lambda/package.py"})
+EXCLUDED_MODULES = frozenset({"alert_lambda/package.py"})
+EXCLUDED_PACKAGES = ("alert_lambda/local_esm/",)  # the local poller: on AWS the Lambda service polls
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 _WHEEL_NAME = re.compile(
@@ -73,7 +74,7 @@ def source_files(root: Path = REPO_ROOT) -> Iterator[tuple[str, bytes]]:
             raise PackageError(f"{directory} is not a Python package")
         for path in sorted(directory.rglob("*.py")):
             name = path.relative_to(root).as_posix()
-            if name in EXCLUDED_MODULES or _skipped(name):
+            if name in EXCLUDED_MODULES or name.startswith(EXCLUDED_PACKAGES) or _skipped(name):
                 continue
             yield name, path.read_bytes()
 

@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from contracts.alert import AlertRecord, Severity, make_alert_id
-from worker.local.stack import LocalStack
+from local.stack import LocalStack
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ from inference.inference import model_fn
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = REPO_ROOT / "worker" / "local" / "sample" / "one-by-one-person-detection.mp4"
+SAMPLE = REPO_ROOT / "local" / "sample" / "one-by-one-person-detection.mp4"
 RESULT = REPO_ROOT / "bench" / "results" / "inference.json"
 BATCHES = (1, 8, 32)
 GOAL = 0.9

@@ -15,7 +15,7 @@ each keyframe of the same packets by itself, the decoder's pictures not converte
 also every frame decoded, and keyframes decoded and converted to full-resolution RGB (the old
 baseline, a decoding loop that hands out images; the worker converts only small images).
 The worker: the same video as KVS GetMedia fragments over real HTTP from the local KVS twin, run in
-a process of its own as the real service is remote (`python -m worker.kvs.local_media`, fragments
+a process of its own as the real service is remote (`python -m kvs.local_media`, fragments
 loaded before any timing), read by `KvsSource` (GetMedia read and parsed on a thread ahead of the
 decoder) -> motion gate -> queue -> analyser with a constant-responder detector, at 1 fps. So the
 worker's wall and CPU time are the worker's alone.
@@ -51,13 +51,13 @@ import av
 import numpy as np
 
 from contracts.inference import FrameResult, InferenceResponse
+from kvs.local_media import twin_process
+from kvs.mkv_writer import Packet, VideoTrack, encode_h264, fragments_by_keyframe, get_media_fragment
+from kvs.reader import EndpointCache, StartSelector, StartSelectorType
 from worker.batching import BatchingDetector
 from worker.config import FleetBatchConfig, WorkerConfig
 from worker.detector import Detector, inference_size
-from worker.kvs.local_media import twin_process
-from worker.kvs.mkv_writer import Packet, VideoTrack, encode_h264, fragments_by_keyframe, get_media_fragment
-from worker.kvs.reader import EndpointCache, StartSelector, StartSelectorType
-from worker.kvs.source import KvsSource
+from worker.kvs_source import KvsSource
 from worker.pipeline import Worker
 from worker.publisher import AlertPublisher
 
@@ -326,7 +326,7 @@ def measure(name: str, preset: str, seconds: int, repeat: int) -> dict:
             "cpu_ratio_to_keyframes_only": round(key_cpu_s / cpu_s, 3),  # share of the worker's CPU that is decoding
             "kvs_twin_cpu_s": round(twin_cpu_s, 3),
             "cameras_per_core_realtime": round(video_s / cpu_s, 1),
-            "kvs_twin": "separate process (python -m worker.kvs.local_media): not in the worker's wall or CPU time",
+            "kvs_twin": "separate process (python -m kvs.local_media): not in the worker's wall or CPU time",
             "stats": stats,
         },
         "runs_wall_s": {  # every run, in order (alternating): how noisy the machine was

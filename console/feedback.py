@@ -1,5 +1,5 @@
-"""The training label of a review, written by `worker.feedback.give_feedback` (what
-`python -m worker.feedback ALERT_ID --false-alarm` runs): the object
+"""The training label of a review, written by `archive.feedback.give_feedback` (what
+`python -m archive.feedback ALERT_ID --false-alarm` runs): the object
 `s3://<bucket>/feedback/camera=<id>/<alert_id>.json` (`FeedbackLabel`) and the `events` of the
 alert clip's manifest lines, so the next training run uses the verdict.
 
@@ -15,12 +15,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from archive.errors import ArchiveError
+from archive.feedback import FeedbackError, give_feedback
+from archive.keys import feedback_key
+from archive.labels import FeedbackLabel, Verdict
+from archive.store import ArchiveStore
 from contracts.alert import AlertRecord
-from worker.archive.errors import ArchiveError
-from worker.archive.keys import feedback_key
-from worker.archive.labels import FeedbackLabel, Verdict
-from worker.archive.store import ArchiveStore
-from worker.feedback import FeedbackError, give_feedback
 
 logger = logging.getLogger(__name__)
 

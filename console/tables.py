@@ -1,5 +1,5 @@
 """The DynamoDB tables the console reads and writes, as `create_table` arguments: the local stack and
-the tests create them from these (`console.demo.create_console_tables`); `infra/modules/console`
+the tests create them from these (`local.console_seed.create_console_tables`); `infra/modules/console`
 creates the same on AWS.
 
 - alert history (`alert_lambda.history` writes it; the console adds reviews): key `camera_id` + `sk`

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from synthetic_video import render_scene, write_h264
 
-from worker.local.stack import LocalStack
+from local.stack import LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_VIDEO = REPO_ROOT / "worker" / "local" / "sample" / "one-by-one-person-detection.mp4"
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 

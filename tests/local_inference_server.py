@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from worker.local.stack import free_port
+from local.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

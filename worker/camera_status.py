@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.camera_status import CameraState, CameraStatus
-from worker.kvs.reader import ReaderState
+from kvs.reader import ReaderState
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ READER_STATES: dict[ReaderState, CameraState] = {
     ReaderState.SILENT: "silent",
     ReaderState.STOPPED: "stopped",
 }
-"""`worker.kvs.reader.ReaderState` -> the state shown."""
+"""`kvs.reader.ReaderState` -> the state shown."""
 
 
 @dataclass(frozen=True)

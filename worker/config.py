@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from worker.archive.schedule import ScheduleConfig
+from archive.schedule import ScheduleConfig
 from worker.env import (
     DEFAULT_ALERT_STREAM,
     ENV_ALERT_STREAM,

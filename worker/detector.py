@@ -63,8 +63,8 @@ from contracts.inference import (
     MAX_PAYLOAD_BYTES,
     InferenceResponse,
 )
+from contracts.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
 from worker.picture import Image, rgb_at
-from worker.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ URL of its own, so the same code runs on AWS and locally."""
 
 from __future__ import annotations
 
-ENV_ARCHIVE_BUCKET = "VIGIL_ARCHIVE_BUCKET"
-"""S3 bucket for alert snapshots (`snapshots/camera=<id>/date=<YYYY-MM-DD>/<alert_id>.jpg`)."""
+from archive.keys import ENV_ARCHIVE_BUCKET
+
+__all__ = ["ENV_ARCHIVE_BUCKET"]  # the archive's bucket (clips, manifests) holds the worker's snapshots too
 
 ENV_ALERT_STREAM = "VIGIL_ALERT_STREAM"
 """Kinesis Data Stream the alerts are put on."""

@@ -1,6 +1,7 @@
-"""Metrics as CloudWatch embedded metric format (EMF): one JSON line per camera per interval on
-stdout, which Fargate's awslogs driver ships and CloudWatch turns into metrics (no PutMetricData,
-no extra IAM). Namespace `Vigil`, dimension `CameraId` (the Terraform alarm and the ECS scaling
+"""Metrics as CloudWatch embedded metric format (EMF, written by aws-lambda-powertools,
+which works outside Lambda too): one JSON line per camera per interval on stdout, which Fargate's
+awslogs driver ships and CloudWatch turns into metrics (no PutMetricData, no extra IAM). Each value
+is an array of one (EMF allows arrays; powertools writes them so). Namespace `Vigil`, dimension `CameraId` (the Terraform alarm and the ECS scaling
 policy read `Vigil / FrameLagSeconds / CameraId`).
 
 Per interval: FrameLagSeconds (now - capture time of the last analysed frame), frames decoded /
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import numpy as np
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from contracts.inference import InferenceResponse
 from worker.detector import Detector
@@ -40,21 +42,17 @@ COUNTERS = {
 def emf_record(
     camera_id: str, values: dict[str, float], units: dict[str, str], timestamp_ms: int | None = None
 ) -> dict[str, Any]:
-    """One EMF document: `values` as metrics of `camera_id` in the Vigil namespace."""
-    return {
-        "_aws": {
-            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": name, "Unit": units.get(name, "Count")} for name in values],
-                }
-            ],
-        },
-        DIMENSION: camera_id,
-        **values,
-    }
+    """One EMF document: `values` as metrics of `camera_id` in the Vigil namespace, serialised by
+    powertools (`EphemeralMetrics`: no state shared between the cameras of one task, no Lambda needed).
+    Its only dimension is `CameraId` (no `service` dimension: the task sets no POWERTOOLS_SERVICE_NAME),
+    as the alarm and the scaling policy expect."""
+    metrics = EphemeralMetrics(namespace=NAMESPACE)
+    metrics.add_dimension(name=DIMENSION, value=camera_id)
+    for name, value in values.items():
+        metrics.add_metric(name=name, unit=units.get(name, MetricUnit.Count), value=value)
+    if timestamp_ms is not None:
+        metrics.set_timestamp(timestamp_ms)
+    return dict(metrics.serialize_metric_set())
 
 
 class TimedDetector(Detector):

@@ -21,21 +21,21 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from archive.archiver import Archiver
+from archive.clip_source import LocalClipSource
+from archive.errors import ArchiveError
+from archive.keys import alert_clip_ref
+from archive.kvs import KvsClipSource
+from archive.runner import ClipArchiveRunner
+from archive.schedule import ArchiveScheduler, ClipRequest
+from archive.scores import ScoreHistory
 from contracts.alert import AlertRecord
 from contracts.score_trace import ScoreTrace
-from worker.archive.clip_source import LocalClipSource
-from worker.archive.errors import ArchiveError
-from worker.archive.keys import alert_clip_ref
-from worker.archive.kvs import KvsClipSource
-from worker.archive.runner import ClipArchiveRunner
-from worker.archive.schedule import ArchiveScheduler, ClipRequest
-from worker.archive.scores import ScoreHistory
-from worker.archiver import Archiver
 from worker.camera_status import CameraStatusReporter, LastAnalysed, status_reporter
 from worker.checkpoints import FragmentProgress
 from worker.config import WorkerConfig
 from worker.detector import Detector, DetectorError, SageMakerDetector
-from worker.kvs.source import build_kvs_source, is_kvs, kvs_stream_name
+from worker.kvs_source import build_kvs_source, is_kvs, kvs_stream_name
 from worker.motion import MotionGate
 from worker.policy import AlertPolicy
 from worker.publisher import AlertPublisher

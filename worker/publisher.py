@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.alert import AlertRecord
-from worker.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
+from contracts.retry import NO_BOTOCORE_RETRIES, backoff_delay, is_retryable
 from worker.spool import AlertSpool
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 source's frame rate (constant, variable, or keyframes only).
 
 The source asks the sampler before it hands a frame on, so frames that are not kept cost only their
-decode (or not even that: `worker.kvs.source`)."""
+decode (or not even that: `worker.kvs_source`)."""
 
 from __future__ import annotations
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from archive.keys import feedback_key
 from console.app import create_app
-from console.demo import create_console_tables, seed
 from console.settings import ConsoleSettings
-from worker.archive.keys import feedback_key
-from worker.local.stack import LocalStack, free_port
+from local.console_seed import create_console_tables, seed
+from local.stack import LocalStack, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUT = Path(__file__).resolve().parents[2] / "out"

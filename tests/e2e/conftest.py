@@ -1,4 +1,4 @@
-"""One short run of the whole local loop (`python -m worker.local.demo`), shared by the end-to-end tests
+"""One short run of the whole local loop (`python -m local.demo`), shared by the end-to-end tests
 that read its results: the notifications, the summary, and the state it saved for the console."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from synthetic_video import render_scene, write_h264
 
 from contracts.alert import AlertRecord
-from worker.local import demo
+from local import demo
 
 
 @dataclass(frozen=True)

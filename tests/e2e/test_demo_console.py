@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
+from archive.keys import feedback_key
 from console.access import SiteAccess
 from console.app import create_app
 from console.cameras import read_statuses
@@ -32,9 +33,8 @@ from console.settings import ConsoleSettings
 from console.store import AlertStore
 from contracts.alert import AlertRecord
 from contracts.score_trace import ScoreTrace, score_trace_key
-from worker.archive.keys import feedback_key
-from worker.local.stack import LocalStack, free_port
-from worker.local.state import read_state, restore_state
+from local.stack import LocalStack, free_port
+from local.state import read_state, restore_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -108,7 +108,7 @@ def test_demo_saves_each_notified_alert_with_its_history_row_snapshot_and_clip(s
     out = short_demo_run.out
     assert short_demo_run.stdout.splitlines()[-3:] == [
         f"==> the console over this run's alerts: make console FROM_DEMO={out}",
-        f"    (or: python -m console --from-demo {out})",
+        f"    (or: python -m local.console --from-demo {out})",
         f"    first alert: http://127.0.0.1:8080/alerts/{alert.alert_id}?token={saved['token']}",
     ]
     assert (out / "console.json").stat().st_mode & 0o777 == 0o600
@@ -204,7 +204,7 @@ def test_false_alarm_review_writes_the_feedback_label_to_s3(restored: Restored, 
     # THEN the review is saved
     assert (response.status_code, response.headers["location"]) == (
         303, f"/alerts/{alert.alert_id}?reviewed=false_alarm")
-    # AND the feedback label `python -m worker.feedback` writes is in S3
+    # AND the feedback label `python -m archive.feedback` writes is in S3
     label = json.loads(restored.s3.get_object(
         Bucket=restored.bucket, Key=feedback_key(alert.camera_id, alert.alert_id))["Body"].read())
     assert {k: v for k, v in label.items() if k != "labelled_at"} == {
@@ -252,7 +252,7 @@ def test_console_from_demo_serves_the_first_alert_url_the_demo_printed(short_dem
     path = printed.removeprefix("http://127.0.0.1:8080")
     port = free_port()
     # WHEN the command it printed runs (on a free port rather than 8080)
-    proc = subprocess.Popen([sys.executable, "-m", "console", "--from-demo", str(short_demo_run.out),
+    proc = subprocess.Popen([sys.executable, "-m", "local.console", "--from-demo", str(short_demo_run.out),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = _read_until(proc, "first alert:")

@@ -1,5 +1,5 @@
 """The whole loop, local: archive -> train -> serve -> worker -> Kinesis -> local ESM -> alert_lambda
--> SNS -> SQS, each stage its production module in its own process (`python -m worker.local.demo`)."""
+-> SNS -> SQS, each stage its production module in its own process (`python -m local.demo`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.alert import AlertRecord
-from worker.local import demo
+from local import demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

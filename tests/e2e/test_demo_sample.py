@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from worker.local import demo
-from worker.local.ground_truth import EmptyStretches
+from local import demo
+from local.ground_truth import EmptyStretches
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

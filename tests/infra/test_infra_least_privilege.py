@@ -64,14 +64,15 @@ DEPLOY_GLOBS = ("inference/deploy.py", "inference/deploy/**/*.py", "deploy/**/*.
 COMPONENTS = {
     "worker": Component(
         "worker",
-        ("worker/**/*.py",),
-        {"worker/local/**/*.py": "the local deployment (moto stack, demo): never runs on AWS"},
+        # the worker image holds worker/, kvs/ (GetMedia) and archive/ (clips, GetClip): all of them run as its role
+        ("worker/**/*.py", "kvs/**/*.py", "archive/**/*.py"),
+        {"local/**/*.py": "the local deployment (moto stack, demo): never runs on AWS"},
     ),
     "alert_lambda": Component(
         "alert_lambda",
         ("alert_lambda/**/*.py",),
         {
-            "alert_lambda/local_esm.py": "the local twin of the event source mapping: the Lambda service does this",
+            "alert_lambda/local_esm/**/*.py": "the local twin of the event source mapping: the Lambda service does this",
             "alert_lambda/package*.py": "the zip packager: runs at build time",
         },
     ),
@@ -85,14 +86,11 @@ COMPONENTS = {
     ),
     "training launcher": Component("training launcher", tuple(training_launcher_files())),
     "deploy": Component("deploy", DEPLOY_GLOBS),
-    # A review runs worker.feedback.give_feedback (worker/archive/store.py's S3 calls): follow imports.
+    # A review runs archive.feedback.give_feedback (archive/store.py's S3 calls): follow imports.
     "console": Component(
         "console",
         ("console/**/*.py",),
-        {
-            "console/demo.py": "the local demo data loader (--demo): never runs on AWS",
-            "worker/local/**/*.py": "the local twin (moto server) that --demo starts: never runs on AWS",
-        },
+        {"local/**/*.py": "the local deployment (moto server, seeded alerts): never imported by console/"},
         follow_imports=True,
     ),
 }

@@ -140,7 +140,7 @@ def test_worker_environment_names_match_the_extra_environment_guard():
 
 def test_aws_environment_uses_the_names_the_local_twin_sets():
     # GIVEN the environment LocalStack gives every Vigil process on a laptop
-    from worker.local.stack import LocalStack
+    from local.stack import LocalStack
 
     local_names = {name for name in LocalStack().env() if name.startswith("VIGIL_")}
     worker_env = set(re.findall(r"\b(VIGIL_[A-Z0-9_]+) = ", infra_hcl.module("worker").locals["environment"]))

@@ -127,7 +127,7 @@ data "aws_iam_policy_document" "task" {
     ]
   }
 
-  # A review writes the feedback label and labels the alert clip's manifest lines (worker.feedback).
+  # A review writes the feedback label and labels the alert clip's manifest lines (archive.feedback).
   statement {
     sid       = "S3FeedbackWrite"
     actions   = ["s3:PutObject"]

@@ -91,10 +91,10 @@ data "aws_iam_policy_document" "task" {
     resources = [var.alert_stream_arn]
   }
 
-  # The archive prefixes the worker's code writes (worker/archive/keys.py, worker/snapshot.py). A clip is
+  # The archive prefixes the worker's code writes (archive/keys.py, worker/snapshot.py). A clip is
   # uploaded under tmp/, copied into place (GetObject on the source, PutObject on the target) and the
   # temporary deleted; manifests are read, changed and written back with conditional writes. An alert's
-  # score trace is put next to its clip (alerts/.../<start>_<end>.scores.json, worker/archive/runner.py).
+  # score trace is put next to its clip (alerts/.../<start>_<end>.scores.json, archive/runner.py).
   statement {
     sid     = "S3ArchiveObjects"
     actions = ["s3:GetObject", "s3:PutObject"]

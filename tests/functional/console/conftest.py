@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.testclient import TestClient
 
 from console.app import create_app
-from console.demo import DEFAULT_CAMERAS, create_console_tables, seed
-from worker.local.stack import LocalStack
+from local.console_seed import DEFAULT_CAMERAS, create_console_tables, seed
+from local.stack import LocalStack
 
 
 @pytest.fixture

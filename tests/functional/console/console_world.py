@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from console.settings import ConsoleSettings
 from contracts.alert import AlertRecord
-from worker.local.stack import LocalStack
+from local.stack import LocalStack
 
 HISTORY_TABLE = "vigil-alert-history"
 AUDIT_TABLE = "vigil-console-audit"

@@ -13,9 +13,9 @@ from console_world import World
 
 from console.cameras import CameraStatus
 from console.charts import TraceChart
-from console.demo import _serialize
 from contracts.alert import utc_iso
 from contracts.score_trace import ScoreTrace, score_trace_key
+from local.console_seed import _serialize
 
 ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')
 RECT = re.compile(r'<rect class="region" x="([0-9.e-]+)" y="([0-9.e-]+)" width="([0-9.e-]+)" height="([0-9.e-]+)"')

@@ -8,8 +8,8 @@ import re
 import pytest
 from console_world import AUDIT_TABLE, World
 
+from archive.keys import feedback_key
 from console.store import AlertStore, ReviewConflict
-from worker.archive.keys import feedback_key
 
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
@@ -50,7 +50,7 @@ def test_false_alarm_writes_the_feedback_label_the_review_and_its_audit(world: W
     assert response.status_code == 303
     assert response.headers["location"] == f"/alerts/{alert.alert_id}?reviewed=false_alarm"
     assert "Review saved: false alarm" in client.get(response.headers["location"]).text
-    # AND the training label is the object `python -m worker.feedback` writes
+    # AND the training label is the object `python -m archive.feedback` writes
     label = label_object(world, alert)
     assert {k: v for k, v in label.items() if k != "labelled_at"} == {
         "schema_version": "1", "alert_id": alert.alert_id, "camera_id": "lobby-1", "label": "false_alarm",

@@ -1,5 +1,5 @@
-"""`worker.local.state`: a moto server's S3 objects and DynamoDB items saved to a folder and loaded into
-a fresh server, as `make demo` saves its run and `python -m console --from-demo` loads it."""
+"""`local.state`: a moto server's S3 objects and DynamoDB items saved to a folder and loaded into
+a fresh server, as `make demo` saves its run and `python -m local.console --from-demo` loads it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from alert_lambda.history import record_alert
 from console.tables import alert_history_table_spec
 from contracts.alert import AlertRecord
-from worker.local.stack import LocalStack
-from worker.local.state import StateError, read_state, restore_state, save_state
+from local.stack import LocalStack
+from local.state import StateError, read_state, restore_state, save_state
 
 ALERT = AlertRecord.model_validate({
     "alert_id": "3f0c2a8e-1d5b-5c1e-9a51-0d3f5b7c9e21", "camera_id": "gate-2", "site": "port-of-entry",

@@ -17,8 +17,8 @@ from console.access import SiteAccess
 from console.cameras import CameraRow, CameraStatus, camera_row, read_statuses
 from console.store import AlertStore
 from contracts.alert import AlertRecord
+from local.stack import LocalStack
 from worker.config import WorkerConfig
-from worker.local.stack import LocalStack
 from worker.pipeline import build_worker
 
 

@@ -17,10 +17,10 @@ from synthetic_video import render_scene
 from worker_fake_endpoint import FakeEndpoint
 
 from contracts.alert import AlertRecord
+from kvs.local_media import LocalKvsMedia
+from kvs.mkv_writer import Packet, encode_h264, fragments_by_keyframe, get_media_fragment
+from local.stack import LocalStack
 from worker.checkpoints import Checkpoint, CheckpointStore, FragmentProgress
-from worker.kvs.local_media import LocalKvsMedia
-from worker.kvs.mkv_writer import Packet, encode_h264, fragments_by_keyframe, get_media_fragment
-from worker.local.stack import LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BASE = 91343852333181432392682062607743920146159200000

@@ -90,7 +90,7 @@ def test_client_errors_are_not_retried(fake_endpoint: FakeEndpoint, frames: list
 
 
 def test_an_unreachable_endpoint_fails_after_retries(monkeypatch: pytest.MonkeyPatch, frames: list):
-    from worker.local.stack import free_port
+    from local.stack import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{free_port()}")
     detector = SageMakerDetector("vigil-detector", camera_id="cam-1", max_attempts=2, retry_base_s=0.01)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from local.stack import LocalStack
 from worker.leases import LeaseManager, LeaseSettings
-from worker.local.stack import LocalStack
 
 CAMERAS = [f"cam-{i}" for i in range(6)]
 SETTINGS = LeaseSettings(lease_s=30.0, margin_s=3.0)

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from worker_fake_endpoint import MODEL_VERSION, FakeEndpoint, darkness
 
+from archive.keys import alert_clip_ref
 from contracts.alert import AlertRecord, S3Object, Severity, make_alert_id
+from local.stack import LocalStack
 from worker.__main__ import main
-from worker.archive.keys import alert_clip_ref
 from worker.config import WorkerConfig
-from worker.local.stack import LocalStack
 from worker.picture import Picture
 from worker.pipeline import WorkerStats, build_worker
 from worker.sources import AvSource

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from contracts.alert import AlertRecord, Severity, make_alert_id
-from worker.local.stack import LocalStack, free_port
+from local.stack import LocalStack, free_port
 from worker.publisher import _CLIENT_CONFIG, AlertPublisher
 from worker.spool import REJECTED_DIR, AlertSpool
 

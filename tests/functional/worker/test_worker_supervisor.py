@@ -14,13 +14,13 @@ import pytest
 from synthetic_video import render_scene
 from worker_fake_endpoint import FakeEndpoint
 
+from kvs import reader as kvs_reader
+from kvs.local_media import LocalKvsMedia
+from kvs.mkv_writer import Packet, encode_h264, fragments_by_keyframe, get_media_fragment
+from local.stack import LocalStack
 from worker.checkpoints import CheckpointStore
 from worker.config import WorkerConfig, load_config
-from worker.kvs import reader as kvs_reader
-from worker.kvs.local_media import LocalKvsMedia
-from worker.kvs.mkv_writer import Packet, encode_h264, fragments_by_keyframe, get_media_fragment
 from worker.leases import LeaseManager, LeaseSettings
-from worker.local.stack import LocalStack
 from worker.supervisor import Supervisor, camera_configs, parse_cameras
 
 BASE = 91343852333181432392682062607743920146159300000

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from worker_fake_endpoint import FakeEndpoint
 
+from kvs.local_media import LocalKvsMedia
+from local.stack import LocalStack
 from worker.__main__ import main
 from worker.env import (
     ENV_CAMERAS,
@@ -24,8 +26,6 @@ from worker.env import (
     ENV_FLEET_BATCH_WAIT_MS,
     ENV_FRAME_SAMPLE_FPS,
 )
-from worker.kvs.local_media import LocalKvsMedia
-from worker.local.stack import LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contracts.inference import FrameResult, InferenceResponse, Region
-from worker.local.stack import free_port
+from local.stack import free_port
 
 DARK_LUMA = 55
 SCORE_SCALE = 50.0

@@ -1,5 +1,5 @@
-from worker.local.demo import SAMPLE_VIDEO
-from worker.local.ground_truth import EmptyStretches
+from local.demo import SAMPLE_VIDEO
+from local.ground_truth import EmptyStretches
 
 
 def test_sample_stretches_with_tolerance():

@@ -15,8 +15,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from contracts.camera_status import CameraState
+from kvs.reader import ReaderState
 from worker.camera_status import CameraStatusReporter, LastAnalysed, camera_state
-from worker.kvs.reader import ReaderState
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 FRAME = LastAnalysed(captured_at=T0 - timedelta(seconds=1), lag_s=0.4321, model_version="m-3", threshold=0.61)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from worker.archive.schedule import ScheduleConfig
+from archive.schedule import ScheduleConfig
 from worker.config import (
     ENVIRONMENT_DEFAULTS,
     CameraStatusConfig,

@@ -40,8 +40,8 @@ def test_emf_record_has_the_shape_cloudwatch_and_the_alarm_expect() -> None:
             ],
         },
         "CameraId": "cam-1",
-        "FrameLagSeconds": 1.5,
-        "FramesDropped": 2,
+        "FrameLagSeconds": [1.5],
+        "FramesDropped": [2.0],
     }
 
 
@@ -68,24 +68,24 @@ def test_reporter_writes_interval_deltas_lag_and_endpoint_latency() -> None:
     # THEN the first has the totals so far, the second only the interval's frames
     assert {k: v for k, v in first.items() if k != "_aws"} == {
         "CameraId": "cam-9",
-        "FramesDecoded": 30,
-        "FramesSampled": 10,
-        "FramesGated": 4,
-        "FramesAnalysed": 5,
-        "FramesDropped": 1,
-        "FramesFailed": 0,
-        "FrameLagSeconds": 0.8,
+        "FramesDecoded": [30.0],
+        "FramesSampled": [10.0],
+        "FramesGated": [4.0],
+        "FramesAnalysed": [5.0],
+        "FramesDropped": [1.0],
+        "FramesFailed": [0.0],
+        "FrameLagSeconds": [0.8],
         "EndpointLatencyMs": first["EndpointLatencyMs"],
     }
-    assert first["EndpointLatencyMs"] >= 0
+    assert first["EndpointLatencyMs"][0] >= 0
     assert {k: v for k, v in second.items() if k != "_aws"} == {
         "CameraId": "cam-9",
-        "FramesDecoded": 0,
-        "FramesSampled": 3,
-        "FramesGated": 0,
-        "FramesAnalysed": 3,
-        "FramesDropped": 0,
-        "FramesFailed": 0,
-        "FrameLagSeconds": 0.8,
+        "FramesDecoded": [0.0],
+        "FramesSampled": [3.0],
+        "FramesGated": [0.0],
+        "FramesAnalysed": [3.0],
+        "FramesDropped": [0.0],
+        "FramesFailed": [0.0],
+        "FrameLagSeconds": [0.8],
     }
     assert second["_aws"]["Timestamp"] == 2000

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from archive.keys import alert_clip_ref
+from archive.scores import ScoreHistory
 from contracts.alert import AlertRecord, make_alert_id
 from contracts.score_trace import ScoreTrace, score_trace_key
-from worker.archive.keys import alert_clip_ref
-from worker.archive.scores import ScoreHistory
 
 EPOCH = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 

@@ -1,3 +1,0 @@
-"""The local, embedded deployment: the same code as on AWS, with a moto server on 127.0.0.1 standing
-in for the AWS APIs, the local inference server for the SageMaker endpoint, and the local event
-source mapping (`alert_lambda.local_esm`) for Lambda's Kinesis trigger."""
