@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kvs.parser import Corruption, FragmentEnd, FragmentMeta, KvsError, MkvFrame, is_video_track
 from kvs.reader import (
     EndpointCache,
+    FragmentSkipped,
     GetMediaReader,
     KvsStreamError,
     StartSelector,
@@ -67,6 +68,8 @@ def kvs_stream_name(source: str) -> str | None:
 class KvsSourceStats(SourceStats):
     fragments_read: int = 0
     fragments_corrupt: int = 0
+    fragments_skipped_corrupt: int = 0
+    """Corrupt fragments the reader gave up on (`FragmentSkipped`): the rest of each is lost."""
     frames_skipped_nonkey: int = 0
     frames_skipped_unsampled: int = 0
     frames_unsupported: int = 0
@@ -88,10 +91,13 @@ class KvsSource(FrameSource):
         endpoints: EndpointCache | None = None,
         reader: GetMediaReader | None = None,
         on_fragment: Callable[[FragmentMeta], None] | None = None,
+        on_fragment_skipped: Callable[[FragmentSkipped], None] | None = None,
         keyframes_only: bool | None = None,
     ) -> None:
         """`after_fragment`: resume after this checkpointed fragment. `on_fragment`: called once
-        every frame of a fragment has been handed over (checkpoints). `keyframes_only`: force the
+        every frame of a fragment has been handed over (checkpoints); never for a fragment cut
+        short or corrupt. `on_fragment_skipped`: called when the reader gives up on a corrupt
+        fragment (what of it was handed over is all there will be). `keyframes_only`: force the
         decode mode (None: choose from the keyframe interval)."""
         self.stream_name = stream_name
         self.camera_id = camera_id
@@ -106,6 +112,7 @@ class KvsSource(FrameSource):
             stop_event=self.stop_event,
         )
         self.on_fragment = on_fragment
+        self.on_fragment_skipped = on_fragment_skipped
         self.sampler = FrameSampler(sample_fps)
         self.decoder = FrameDecoder(camera_id)
         self.stats = KvsSourceStats()
@@ -151,6 +158,10 @@ class KvsSource(FrameSource):
                     self._drop_deferred()
                     self.decoder.flush()
                     self._sync_decoder_stats()
+                elif isinstance(event, FragmentSkipped):
+                    self.stats.fragments_skipped_corrupt += 1
+                    if self.on_fragment_skipped is not None:
+                        self.on_fragment_skipped(event)
                 elif isinstance(event, KvsError):
                     self.stats.kvs_errors += 1
                 if self.stop_event.is_set():
@@ -308,6 +319,12 @@ def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSe
         stop_event=stop_event,
         on_fragment=lambda meta: progress.fragment_read(
             meta.fragment_number, meta.continuation_token, meta.producer_timestamp
+        ),
+        # A corrupt fragment given up on is done (reported lost): the checkpoint may pass it.
+        on_fragment_skipped=lambda skipped: progress.fragment_read(
+            skipped.fragment_number,
+            None,
+            skipped.fragment.producer_timestamp if skipped.fragment is not None else None,
         ),
     )
     source.open()
