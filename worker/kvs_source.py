@@ -289,6 +289,21 @@ def is_kvs(source: str) -> bool:
     return kvs_stream_name(source) is not None
 
 
+def checkpoint_callbacks(progress: FragmentProgress) -> dict[str, Callable[..., None]]:
+    """`KvsSource`'s `on_fragment` and `on_fragment_skipped` for the checkpoints: a complete
+    fragment is read; so is a corrupt one given up on (reported lost, the checkpoint may pass it).
+    A fragment cut short is neither: the checkpoint stays before it until it comes whole."""
+
+    def fragment_read(meta: FragmentMeta) -> None:
+        progress.fragment_read(meta.fragment_number, meta.continuation_token, meta.producer_timestamp)
+
+    def fragment_skipped(skipped: FragmentSkipped) -> None:
+        meta = skipped.fragment
+        progress.fragment_read(skipped.fragment_number, None, meta.producer_timestamp if meta else None)
+
+    return {"on_fragment": fragment_read, "on_fragment_skipped": fragment_skipped}
+
+
 def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSetup:
     """The KVS source of a worker config, resuming after the camera's checkpoint, and the progress
     tracker that advances it; opened here, so a missing stream fails before any thread starts."""
@@ -317,15 +332,7 @@ def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSe
         start=None if checkpoint is not None else StartSelector(StartSelectorType(config.kvs.start)),
         after_fragment=checkpoint.fragment_number if checkpoint is not None else None,
         stop_event=stop_event,
-        on_fragment=lambda meta: progress.fragment_read(
-            meta.fragment_number, meta.continuation_token, meta.producer_timestamp
-        ),
-        # A corrupt fragment given up on is done (reported lost): the checkpoint may pass it.
-        on_fragment_skipped=lambda skipped: progress.fragment_read(
-            skipped.fragment_number,
-            None,
-            skipped.fragment.producer_timestamp if skipped.fragment is not None else None,
-        ),
+        **checkpoint_callbacks(progress),
     )
     source.open()
     return KvsSetup(source=source, progress=progress)
