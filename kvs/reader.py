@@ -4,8 +4,8 @@ after every end or break without a gap and without a duplicate.
 - `GetDataEndpoint` (5 TPS per stream) is asked once per stream and cached (`EndpointCache`);
   the cache entry is dropped when the endpoint stops answering.
 - The body is read in chunks into `MkvStreamParser`; events go out as soon as they are parsed.
-- When the response ends or breaks (KVS ends sessions after ~40-45 min), the reader reconnects
-  at once: with the last complete fragment's continuation token, else just after the last complete
+- When the response ends (KVS ends sessions after ~40-45 min) having brought something new, the
+  reader reconnects at once (after a break, or a session that brought nothing new, with backoff): with the last complete fragment's continuation token, else just after the last complete
   fragment's number, else with the original selector — except `NOW`, which would skip whatever
   arrived between two sessions (a silent camera is polled with backoff, up to `backoff_cap_s`
   apart): a reader that started at `NOW` and has passed nothing on yet reconnects at the server
@@ -13,8 +13,10 @@ after every end or break without a gap and without a duplicate.
   Frames of a fragment already passed on before a break (or before a corruption), and fragments
   up to the last complete one, are skipped when KVS sends them again.
 - A session that brings nothing new (no frame, no fragment beyond what was passed on: a fragment
-  cut short or corrupt again, replayed) is followed by a backoff, as a failure is: never a tight
-  reconnect loop (KVS allows 5 GetMedia calls/s per stream).
+  cut short or corrupt again, replayed) is followed by a backoff (`contracts.retry.backoff_delay`,
+  growing until a session brings something new): never a tight reconnect loop (KVS allows 5
+  GetMedia calls/s per stream). A fragment cut short is never given up: it is expected whole on a
+  later read, and until then it is not complete (no `FragmentEnd`, so no checkpoint past it).
 - A corrupt fragment is reported once (`Corruption`); when the stream moves past it, or after
   `corrupt_reads` reads that found it corrupt, it is given up: `FragmentSkipped`, a warning naming
   it and the frames of it passed on, `ReaderStats.fragments_given_up`.
@@ -275,7 +277,8 @@ class GetMediaReader:
         self.stats = ReaderStats()
         self.state = ReaderState.CONNECTING
         self.last_fragment: str | None = after_fragment
-        """Number of the last fragment passed on complete (or the checkpoint)."""
+        """Number of the last fragment passed on complete, or given up on as corrupt (or the
+        checkpoint): nothing up to it is passed on again."""
         self.last_token: str | None = None
         self.keyframes_only = False
         """Set by a source that decodes keyframes only: the parser then passes on no other video
@@ -288,7 +291,7 @@ class GetMediaReader:
         """(fragment number, reads that found it corrupt, reason) of the corrupt fragment not given
         up yet."""
         self._progress = False
-        """The session passed on something new (a frame, a complete or given-up fragment)."""
+        """The session passed on something new: a frame or a complete fragment."""
         self._failures = 0
         self._last_data = clock()
         self._now_since: float | None = None
@@ -335,7 +338,7 @@ class GetMediaReader:
                 # Bytes came but nothing new (frames passed on before, a fragment corrupt or cut
                 # short again): reconnecting at once would loop as fast as KVS answers.
                 self.stats.no_progress_sessions += 1
-                self._back_off(self._no_progress_reason())
+                self._back_off(self._no_progress_reason(), quiet=self._corrupt is None and self._partial is None)
             else:
                 self._quiet("empty response")
         self.state = ReaderState.STOPPED
@@ -407,7 +410,14 @@ class GetMediaReader:
                         "fragment already read camera=%s fragment=%s", self.camera_id, meta.fragment_number
                     )
                     continue
-                if self._corrupt is not None and fragment_key(meta.fragment_number) > fragment_key(self._corrupt[0]):
+                if self._corrupt is not None and meta.fragment_number == self._corrupt[0]:
+                    logger.info(  # a re-read found it whole: the corruption was on the way
+                        "corrupt fragment read whole camera=%s fragment=%s", self.camera_id, meta.fragment_number
+                    )
+                    self._corrupt = None
+                elif self._corrupt is not None and fragment_key(meta.fragment_number) > fragment_key(
+                    self._corrupt[0]
+                ):
                     yield from self._give_up(moved_past=True)
                 self.stats.fragments += 1
                 if meta.fragment_number is not None:
