@@ -25,10 +25,11 @@ from kvs.mkv_writer import (
     get_media_fragment,
     simple_block,
 )
-from kvs.parser import FragmentEnd, FragmentMeta, MkvFrame
+from kvs.parser import Corruption, FragmentEnd, FragmentMeta, MkvFrame
 from kvs.reader import (
     NOW_SKEW_S,
     EndpointCache,
+    FragmentSkipped,
     GetMediaReader,
     StartSelector,
     StartSelectorType,
@@ -566,3 +567,35 @@ def test_cut_short_last_fragment_is_passed_on_once_and_the_checkpoint_stays_befo
     )
     assert (source.stats.fragments_read, source.stats.fragments_corrupt) == (1, 0)
     assert 3 <= len(stream.requests) <= most_connections(FOR_S, BACKOFF_BASE_S)
+
+
+def test_fragment_corrupt_once_then_read_whole_passes_the_rest_on_and_is_not_given_up(kvs: LocalKvsMedia) -> None:
+    # GIVEN the recorded response whose last fragment is corrupt (from its 37th block) on the first
+    # read only: the twin has it whole from then on (a corruption made on the way)
+    recording = split_fragments(recorded("output_get_media.mkv"))
+    last = bytearray(recording[-1])
+    at = block_offset(recording[-1], 36)
+    last[at : at + 932] = bytes(932)
+    stream = kvs.stream("once")
+    for fragment in [*recording[:-1], bytes(last)]:
+        stream.add_fragment(fragment)
+    reader = make_reader("once")
+    # WHEN it is read until the 5th fragment ends, the fragment mended as the corruption comes out
+    events = []
+    for event in reader.events():
+        events.append(event)
+        if isinstance(event, Corruption):
+            stream.fragments[-1].data = recording[-1]
+        if isinstance(event, FragmentEnd) and event.fragment.fragment_number == OUTPUT_GET_MEDIA[-1][0]:
+            reader.stop_event.set()
+    # THEN every frame is passed on once, the rest of the fragment on the re-read; it is complete
+    # and never given up
+    frames = [(e.fragment.fragment_number, e.index) for e in events if isinstance(e, MkvFrame)]
+    assert frames == [(n, i) for n, _, count in OUTPUT_GET_MEDIA for i in range(count)]
+    assert [e.fragment.fragment_number for e in events if isinstance(e, FragmentEnd)] == [
+        n for n, _, _ in OUTPUT_GET_MEDIA
+    ]
+    assert [e for e in events if isinstance(e, FragmentSkipped)] == []
+    assert (reader.stats.corruptions, reader.stats.fragments_given_up, reader.stats.frames_replayed_skipped) == (
+        1, 0, 36
+    )
