@@ -4,14 +4,22 @@ after every end or break without a gap and without a duplicate.
 - `GetDataEndpoint` (5 TPS per stream) is asked once per stream and cached (`EndpointCache`);
   the cache entry is dropped when the endpoint stops answering.
 - The body is read in chunks into `MkvStreamParser`; events go out as soon as they are parsed.
-- When the response ends or breaks (KVS ends sessions after ~40-45 min), the reader reconnects
-  at once: with the last complete fragment's continuation token, else just after the last complete
+- When the response ends (KVS ends sessions after ~40-45 min) having brought something new, the
+  reader reconnects at once (after a break, or a session that brought nothing new, with backoff): with the last complete fragment's continuation token, else just after the last complete
   fragment's number, else with the original selector — except `NOW`, which would skip whatever
   arrived between two sessions (a silent camera is polled with backoff, up to `backoff_cap_s`
   apart): a reader that started at `NOW` and has passed nothing on yet reconnects at the server
   timestamp its first session began (`SERVER_TIMESTAMP`, less `NOW_SKEW_S` for clock skew).
-  Frames of a fragment already passed on before a break, and fragments up to the last complete
-  one, are skipped when KVS sends them again.
+  Frames of a fragment already passed on before a break (or before a corruption), and fragments
+  up to the last complete one, are skipped when KVS sends them again.
+- A session that brings nothing new (no frame, no fragment beyond what was passed on: a fragment
+  cut short or corrupt again, replayed) is followed by a backoff (`contracts.retry.backoff_delay`,
+  growing until a session brings something new): never a tight reconnect loop (KVS allows 5
+  GetMedia calls/s per stream). A fragment cut short is never given up: it is expected whole on a
+  later read, and until then it is not complete (no `FragmentEnd`, so no checkpoint past it).
+- A corrupt fragment is reported once (`Corruption`); when the stream moves past it, or after
+  `corrupt_reads` reads that found it corrupt, it is given up: `FragmentSkipped`, a warning naming
+  it and the frames of it passed on, `ReaderStats.fragments_given_up`.
 - `ClientLimitExceededException` / throttling / 5xx / connection errors: jittered exponential backoff.
 - A camera that sends nothing (empty responses, read timeouts) is reported — a warning, a counter,
   state `silent` — and polled with backoff; it never ends the reader.
@@ -34,7 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from contracts.retry import backoff_delay
-from kvs.parser import Corruption, Event, FragmentEnd, KvsError, MkvFrame, MkvStreamParser
+from kvs.parser import Corruption, Event, FragmentEnd, FragmentMeta, KvsError, MkvFrame, MkvStreamParser
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +79,26 @@ MEDIA_CONFIG = Config(
 )
 MAX_MEDIA_CLIENTS = 256
 CONTROL_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
+CORRUPT_READS = 3
+"""Reads of a fragment that find it corrupt at the same place before it is given up: KVS stores
+fragments, so a corruption is almost always in the stored bytes and will not go away; the few
+retries (with backoff) cover the rare one made on the way."""
+
+
+@dataclass(frozen=True)
+class FragmentSkipped:
+    """The reader gave up on a corrupt fragment: what of it was passed on is all there will be."""
+
+    fragment_number: str
+    fragment: FragmentMeta | None
+    """Its metadata when frames of it were passed on (None: none were)."""
+    frames_passed: int
+    reads: int
+    """Reads that found it corrupt (0: the stream moved past it)."""
+    reason: str
+
+
+ReaderEvent = Event | FragmentSkipped
 
 
 class KvsStreamError(RuntimeError):
@@ -134,6 +162,10 @@ class ReaderStats:
     frames: int = 0
     frames_replayed_skipped: int = 0
     corruptions: int = 0
+    """Corruptions passed on: one per corrupt fragment (the parser's repeats on re-reads are not)."""
+    corruptions_repeated: int = 0
+    fragments_given_up: int = 0
+    no_progress_sessions: int = 0
     kvs_errors: int = 0
     bytes: int = 0
     endpoint_calls: int = 0
@@ -198,7 +230,8 @@ def shared_endpoint_cache() -> EndpointCache:
 
 
 class GetMediaReader:
-    """Events (`MkvFrame`, `FragmentEnd`, `KvsError`, `Corruption`) of one stream until stopped."""
+    """Events (`MkvFrame`, `FragmentEnd`, `KvsError`, `Corruption`, `FragmentSkipped`) of one stream
+    until stopped."""
 
     def __init__(
         self,
@@ -214,6 +247,7 @@ class GetMediaReader:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 10.0,
         silent_after_s: float = 10.0,
+        corrupt_reads: int = CORRUPT_READS,
         sleep: Callable[[float], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -236,19 +270,28 @@ class GetMediaReader:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.silent_after_s = silent_after_s
+        self.corrupt_reads = corrupt_reads
         self.sleep = sleep or self.stop_event.wait
         self.clock = clock
         self.wall_clock = wall_clock
         self.stats = ReaderStats()
         self.state = ReaderState.CONNECTING
         self.last_fragment: str | None = after_fragment
-        """Number of the last fragment passed on complete (or the checkpoint)."""
+        """Number of the last fragment passed on complete, or given up on as corrupt (or the
+        checkpoint): nothing up to it is passed on again."""
         self.last_token: str | None = None
         self.keyframes_only = False
         """Set by a source that decodes keyframes only: the parser then passes on no other video
         block (`MkvStreamParser.keyframes_only`; counted in `FragmentMeta.frames_skipped_nonkey`)."""
         self._partial: tuple[str, int] | None = None
-        """(fragment number, frames passed on) of a fragment cut off by a break."""
+        """(fragment number, frames passed on) of a fragment not complete yet (cut off by a break,
+        cut short, or corrupt)."""
+        self._partial_meta: FragmentMeta | None = None
+        self._corrupt: tuple[str, int, str] | None = None
+        """(fragment number, reads that found it corrupt, reason) of the corrupt fragment not given
+        up yet."""
+        self._progress = False
+        """The session passed on something new: a frame or a complete fragment."""
         self._failures = 0
         self._last_data = clock()
         self._now_since: float | None = None
@@ -256,7 +299,7 @@ class GetMediaReader:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def events(self) -> Iterator[Event]:
+    def events(self) -> Iterator[ReaderEvent]:
         while not self.stop_event.is_set():
             selector = self._next_selector()
             try:
@@ -268,6 +311,8 @@ class GetMediaReader:
                 self._connection_error(f"connect: {exc}", forget_endpoint=True)
                 continue
             got_data = False
+            self._progress = False
+            bytes_before = self.stats.bytes
             try:
                 for event in self._read(body):
                     got_data = True
@@ -281,7 +326,7 @@ class GetMediaReader:
                 body.close()
             if self.stop_event.is_set():
                 break
-            if got_data:
+            if self._progress:
                 self._failures = 0
                 logger.info(
                     "get_media ended camera=%s stream=%s last_fragment=%s: reconnecting",
@@ -289,6 +334,11 @@ class GetMediaReader:
                     self.stream_name,
                     self.last_fragment,
                 )
+            elif got_data or self.stats.bytes > bytes_before:
+                # Bytes came but nothing new (frames passed on before, a fragment corrupt or cut
+                # short again): reconnecting at once would loop as fast as KVS answers.
+                self.stats.no_progress_sessions += 1
+                self._back_off(self._no_progress_reason(), quiet=self._corrupt is None and self._partial is None)
             else:
                 self._quiet("empty response")
         self.state = ReaderState.STOPPED
@@ -309,7 +359,7 @@ class GetMediaReader:
             self.stats.reconnects += 1
         return response["Payload"]
 
-    def _read(self, body: Any) -> Iterator[Event]:
+    def _read(self, body: Any) -> Iterator[ReaderEvent]:
         parser = MkvStreamParser()
         raw = getattr(body, "_raw_stream", None)
         # urllib3's read1 returns what has arrived (up to the chunk size) instead of waiting for
@@ -328,15 +378,18 @@ class GetMediaReader:
             parser.keyframes_only = self.keyframes_only
             yield from self._filter(parser.feed(chunk))
 
-    def _filter(self, events: list[Event]) -> Iterator[Event]:
-        """Pass on what is new: drop fragments up to the last complete one, and the frames of a
-        cut-off fragment that were passed on before the break."""
+    def _filter(self, events: list[Event]) -> Iterator[ReaderEvent]:
+        """Pass on what is new: drop fragments up to the last complete one, the frames of a fragment
+        that were passed on before a break or a corruption, and the repeats of a corruption."""
         last = fragment_key(self.last_fragment)
         for event in events:
             if isinstance(event, MkvFrame):
                 number = event.fragment.fragment_number
                 if last >= 0 and fragment_key(number) <= last:
                     continue
+                if self._corrupt is not None and fragment_key(number) > fragment_key(self._corrupt[0]):
+                    yield from self._give_up(moved_past=True)  # before the next fragment's frames
+                    last = fragment_key(self.last_fragment)
                 if self._partial is not None and number == self._partial[0]:
                     if event.index < self._partial[1]:
                         self.stats.frames_replayed_skipped += 1
@@ -344,8 +397,10 @@ class GetMediaReader:
                     self._partial = (self._partial[0], event.index + 1)
                 elif number is not None:
                     self._partial = (number, event.index + 1)
+                self._partial_meta = event.fragment
                 self.stats.frames += 1
                 self.state = ReaderState.STREAMING
+                self._progress = True
                 yield event
             elif isinstance(event, FragmentEnd):
                 meta = event.fragment
@@ -355,18 +410,42 @@ class GetMediaReader:
                         "fragment already read camera=%s fragment=%s", self.camera_id, meta.fragment_number
                     )
                     continue
+                if self._corrupt is not None and meta.fragment_number == self._corrupt[0]:
+                    logger.info(  # a re-read found it whole: the corruption was on the way
+                        "corrupt fragment read whole camera=%s fragment=%s", self.camera_id, meta.fragment_number
+                    )
+                    self._corrupt = None
+                elif self._corrupt is not None and fragment_key(meta.fragment_number) > fragment_key(
+                    self._corrupt[0]
+                ):
+                    yield from self._give_up(moved_past=True)
                 self.stats.fragments += 1
                 if meta.fragment_number is not None:
                     self.last_fragment = meta.fragment_number
                     last = fragment_key(meta.fragment_number)
                 self.last_token = meta.continuation_token or self.last_token
                 self._partial = None
+                self._partial_meta = None
+                self._progress = True
                 yield event
             elif isinstance(event, Corruption):
-                self.stats.corruptions += 1
-                if self._partial is not None and self._partial[0] == event.fragment_number:
-                    self._partial = None
-                yield event
+                number = event.fragment_number
+                if number is not None and last >= 0 and fragment_key(number) <= last:
+                    self.stats.corruptions_repeated += 1  # a fragment given up on, sent again
+                    continue
+                if number is not None and self._corrupt is not None and self._corrupt[0] == number:
+                    self.stats.corruptions_repeated += 1
+                    self._corrupt = (number, self._corrupt[1] + 1, self._corrupt[2])
+                else:
+                    if self._corrupt is not None and number is not None:
+                        yield from self._give_up(moved_past=True)
+                    self.stats.corruptions += 1
+                    if number is not None:
+                        self._corrupt = (number, 1, event.reason)
+                    yield event  # reported once per fragment
+                if self._corrupt is not None and self._corrupt[1] >= self.corrupt_reads:
+                    yield from self._give_up(moved_past=False)
+                    last = fragment_key(self.last_fragment)
             elif isinstance(event, KvsError):
                 self.stats.kvs_errors += 1
                 logger.warning(
@@ -378,6 +457,43 @@ class GetMediaReader:
                     event.error_id,
                 )
                 yield event
+
+    def _give_up(self, *, moved_past: bool) -> Iterator[FragmentSkipped]:
+        """Stop waiting for the rest of the corrupt fragment: say so (a warning, a counter, an event)
+        and never pass on anything more of it."""
+        assert self._corrupt is not None
+        number, reads, reason = self._corrupt
+        self._corrupt = None
+        frames = 0
+        meta = None
+        if self._partial is not None and self._partial[0] == number:
+            frames, meta = self._partial[1], self._partial_meta
+            self._partial = None
+            self._partial_meta = None
+        self.stats.fragments_given_up += 1
+        logger.warning(
+            "corrupt fragment skipped camera=%s stream=%s fragment=%s: %s (%s); %d frame(s) of it were "
+            "passed on, the rest of it is lost",
+            self.camera_id,
+            self.stream_name,
+            number,
+            "the stream moved past it" if moved_past else f"corrupt in {reads} reads",
+            reason,
+            frames,
+        )
+        if fragment_key(number) > fragment_key(self.last_fragment):
+            self.last_fragment = number
+            # Its end tags (and token) never came: the next session starts at its number, and
+            # `_filter` drops it if KVS sends it again.
+            self.last_token = None
+        yield FragmentSkipped(number, meta, frames, 0 if moved_past else reads, reason)
+
+    def _no_progress_reason(self) -> str:
+        if self._corrupt is not None:
+            return f"fragment {self._corrupt[0]} corrupt again (read {self._corrupt[1]} of {self.corrupt_reads})"
+        if self._partial is not None:
+            return f"fragment {self._partial[0]} cut short again after {self._partial[1]} frame(s)"
+        return f"nothing new after fragment {self.last_fragment}"
 
     def _next_selector(self) -> StartSelector:
         if self.last_token is not None:

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kvs.parser import Corruption, FragmentEnd, FragmentMeta, KvsError, MkvFrame, is_video_track
 from kvs.reader import (
     EndpointCache,
+    FragmentSkipped,
     GetMediaReader,
     KvsStreamError,
     StartSelector,
@@ -67,6 +68,8 @@ def kvs_stream_name(source: str) -> str | None:
 class KvsSourceStats(SourceStats):
     fragments_read: int = 0
     fragments_corrupt: int = 0
+    fragments_skipped_corrupt: int = 0
+    """Corrupt fragments the reader gave up on (`FragmentSkipped`): the rest of each is lost."""
     frames_skipped_nonkey: int = 0
     frames_skipped_unsampled: int = 0
     frames_unsupported: int = 0
@@ -88,10 +91,13 @@ class KvsSource(FrameSource):
         endpoints: EndpointCache | None = None,
         reader: GetMediaReader | None = None,
         on_fragment: Callable[[FragmentMeta], None] | None = None,
+        on_fragment_skipped: Callable[[FragmentSkipped], None] | None = None,
         keyframes_only: bool | None = None,
     ) -> None:
         """`after_fragment`: resume after this checkpointed fragment. `on_fragment`: called once
-        every frame of a fragment has been handed over (checkpoints). `keyframes_only`: force the
+        every frame of a fragment has been handed over (checkpoints); never for a fragment cut
+        short or corrupt. `on_fragment_skipped`: called when the reader gives up on a corrupt
+        fragment (what of it was handed over is all there will be). `keyframes_only`: force the
         decode mode (None: choose from the keyframe interval)."""
         self.stream_name = stream_name
         self.camera_id = camera_id
@@ -106,6 +112,7 @@ class KvsSource(FrameSource):
             stop_event=self.stop_event,
         )
         self.on_fragment = on_fragment
+        self.on_fragment_skipped = on_fragment_skipped
         self.sampler = FrameSampler(sample_fps)
         self.decoder = FrameDecoder(camera_id)
         self.stats = KvsSourceStats()
@@ -151,6 +158,10 @@ class KvsSource(FrameSource):
                     self._drop_deferred()
                     self.decoder.flush()
                     self._sync_decoder_stats()
+                elif isinstance(event, FragmentSkipped):
+                    self.stats.fragments_skipped_corrupt += 1
+                    if self.on_fragment_skipped is not None:
+                        self.on_fragment_skipped(event)
                 elif isinstance(event, KvsError):
                     self.stats.kvs_errors += 1
                 if self.stop_event.is_set():
@@ -278,6 +289,21 @@ def is_kvs(source: str) -> bool:
     return kvs_stream_name(source) is not None
 
 
+def checkpoint_callbacks(progress: FragmentProgress) -> dict[str, Callable[..., None]]:
+    """`KvsSource`'s `on_fragment` and `on_fragment_skipped` for the checkpoints: a complete
+    fragment is read; so is a corrupt one given up on (reported lost, the checkpoint may pass it).
+    A fragment cut short is neither: the checkpoint stays before it until it comes whole."""
+
+    def fragment_read(meta: FragmentMeta) -> None:
+        progress.fragment_read(meta.fragment_number, meta.continuation_token, meta.producer_timestamp)
+
+    def fragment_skipped(skipped: FragmentSkipped) -> None:
+        meta = skipped.fragment
+        progress.fragment_read(skipped.fragment_number, None, meta.producer_timestamp if meta else None)
+
+    return {"on_fragment": fragment_read, "on_fragment_skipped": fragment_skipped}
+
+
 def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSetup:
     """The KVS source of a worker config, resuming after the camera's checkpoint, and the progress
     tracker that advances it; opened here, so a missing stream fails before any thread starts."""
@@ -306,9 +332,7 @@ def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSe
         start=None if checkpoint is not None else StartSelector(StartSelectorType(config.kvs.start)),
         after_fragment=checkpoint.fragment_number if checkpoint is not None else None,
         stop_event=stop_event,
-        on_fragment=lambda meta: progress.fragment_read(
-            meta.fragment_number, meta.continuation_token, meta.producer_timestamp
-        ),
+        **checkpoint_callbacks(progress),
     )
     source.open()
     return KvsSetup(source=source, progress=progress)

@@ -25,15 +25,17 @@ from kvs.mkv_writer import (
     get_media_fragment,
     simple_block,
 )
-from kvs.parser import FragmentEnd, FragmentMeta, MkvFrame
+from kvs.parser import Corruption, FragmentEnd, FragmentMeta, MkvFrame
 from kvs.reader import (
     NOW_SKEW_S,
     EndpointCache,
+    FragmentSkipped,
     GetMediaReader,
     StartSelector,
     StartSelectorType,
 )
-from worker.kvs_source import KvsSource
+from worker.checkpoints import Checkpoint, FragmentProgress
+from worker.kvs_source import KvsSource, checkpoint_callbacks
 from worker.sources import Frame, SourceError
 
 KVS_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "kvs_getmedia"
@@ -399,3 +401,201 @@ def test_twin_process_serves_a_recording_and_ends_with_its_stdin(
     assert [m.fragment_number for m in ends] == [str(BASE_NUMBER + i) for i in range(4)]
     assert len(frames) == 31 and frames[-1].data == frame.data
     assert returncode == 0
+
+
+# -- a last fragment that stays corrupt or cut short (issue 20) -----------------------------------
+
+FOR_S = 2.0
+BACKOFF_BASE_S = 0.1
+
+
+def block_offset(fragment: bytes, block: int) -> int:
+    """Byte offset of the header of the fragment's `block`-th SimpleBlock (0-based)."""
+    at = fragment.find(ebml.encode_id(ebml.CLUSTER))
+    got = ebml.read_vint(fragment, at + 4, keep_marker=False)
+    assert got is not None
+    pos, seen = at + 4 + got[1], 0
+    while True:
+        element, id_len = ebml.read_vint(fragment, pos, keep_marker=True) or (0, 0)
+        size, size_len = ebml.read_vint(fragment, pos + id_len, keep_marker=False) or (0, 0)
+        if element == ebml.SIMPLE_BLOCK:
+            if seen == block:
+                return pos
+            seen += 1
+        pos += id_len + size_len + size
+
+
+def most_connections(seconds: float, base_s: float) -> int:
+    """GetMedia calls a reader can make in `seconds` when only the first session brought something
+    new: 2 at once, then one after each backoff (attempt n waits at least base * 2**n / 2)."""
+    backoffs, waited = 0, base_s / 2
+    while waited <= seconds:
+        backoffs += 1
+        waited += base_s * 2**backoffs / 2
+    return 2 + backoffs
+
+
+def recorded_events(reader: GetMediaReader) -> list[object]:
+    """Every event the reader passes on, recorded as its consumer takes it."""
+    seen: list[object] = []
+    events = reader.events
+
+    def recording() -> Iterator[object]:
+        for event in events():
+            seen.append(event)
+            yield event
+
+    reader.events = recording  # type: ignore[method-assign]
+    return seen
+
+
+def test_persistently_corrupt_last_fragment_backs_off_and_is_given_up_once(kvs: LocalKvsMedia) -> None:
+    # GIVEN the recorded 5-fragment response, 932 bytes zeroed inside the last fragment's cluster
+    # (from its 37th block header on: 36 frames of it are whole), nothing after it
+    recording = split_fragments(recorded("output_get_media.mkv"))
+    last = bytearray(recording[-1])
+    at = block_offset(recording[-1], 36)
+    last[at : at + 932] = bytes(932)
+    stream = kvs.stream("corrupt")
+    for fragment in [*recording[:-1], bytes(last)]:
+        stream.add_fragment(fragment)
+    number = OUTPUT_GET_MEDIA[-1][0]
+    # WHEN a reader reads it for 2 s
+    stop = threading.Event()
+    reader = make_reader("corrupt", stop_event=stop)
+    reader.backoff_base_s = BACKOFF_BASE_S
+    threading.Timer(FOR_S, stop.set).start()
+    events = list(reader.events())
+    # THEN every frame is passed on exactly once: all of the first 4 fragments, 36 of the last
+    frames = [(e.fragment.fragment_number, e.index) for e in events if isinstance(e, MkvFrame)]
+    assert frames == [(n, i) for n, _, count in OUTPUT_GET_MEDIA[:4] for i in range(count)] + [
+        (number, i) for i in range(36)
+    ]
+    # the corruption is reported once, and the fragment given up on after 3 reads, once
+    others = [e for e in events if not isinstance(e, MkvFrame)]
+    assert [
+        (type(e).__name__, e.fragment.fragment_number if isinstance(e, FragmentEnd) else e.fragment_number)
+        for e in others
+    ] == [
+        *[("FragmentEnd", n) for n, _, _ in OUTPUT_GET_MEDIA[:4]],
+        ("Corruption", number),
+        ("FragmentSkipped", number),
+    ]
+    skipped = others[-1]
+    assert (skipped.frames_passed, skipped.reads, skipped.fragment.frame_count) == (36, 3, 36)
+    assert (reader.stats.corruptions, reader.stats.fragments_given_up, reader.last_fragment) == (1, 1, number)
+    # and GetMedia was called as the backoff allows, not ~300 times a second; after giving up the
+    # reader asks for what follows the fragment, not for it again
+    assert 4 <= len(stream.requests) <= most_connections(FOR_S, BACKOFF_BASE_S)
+    assert stream.requests[:4] == [
+        {"StartSelectorType": "EARLIEST"},
+        {"StartSelectorType": "CONTINUATION_TOKEN", "ContinuationToken": OUTPUT_GET_MEDIA[3][0]},
+        {"StartSelectorType": "CONTINUATION_TOKEN", "ContinuationToken": OUTPUT_GET_MEDIA[3][0]},
+        {"StartSelectorType": "FRAGMENT_NUMBER", "AfterFragmentNumber": number},
+    ]
+
+
+def test_corrupt_last_fragment_is_counted_once_and_the_checkpoint_passes_it(kvs: LocalKvsMedia) -> None:
+    # GIVEN the same corrupt last fragment, read by a KvsSource whose checkpoint advances as the
+    # worker's does (each frame analysed as it comes)
+    recording = split_fragments(recorded("output_get_media.mkv"))
+    last = bytearray(recording[-1])
+    at = block_offset(recording[-1], 36)
+    last[at : at + 932] = bytes(932)
+    for fragment in [*recording[:-1], bytes(last)]:
+        kvs.stream("corrupt").add_fragment(fragment)
+    stop = threading.Event()
+    progress = FragmentProgress("cam-1")
+    reader = make_reader("corrupt", stop_event=stop)
+    reader.backoff_base_s = BACKOFF_BASE_S
+    source = KvsSource(
+        "corrupt", sample_fps=30.0, stop_event=stop, reader=reader, keyframes_only=False,
+        **checkpoint_callbacks(progress),
+    )
+    # WHEN it reads for 2 s
+    threading.Timer(FOR_S, stop.set).start()
+    for frame in source.frames():
+        progress.frame_queued(frame.fragment_number)
+        progress.frame_done(frame.fragment_number)
+    # THEN the fragment is counted corrupt once and skipped once, and the checkpoint passed it:
+    # a restart starts after it (its 36 good frames were analysed, the rest is reported lost)
+    assert (source.stats.fragments_read, source.stats.fragments_corrupt, source.stats.fragments_skipped_corrupt) == (
+        4, 1, 1
+    )
+    assert progress.checkpoint == Checkpoint(
+        camera_id="cam-1",
+        fragment_number=OUTPUT_GET_MEDIA[-1][0],
+        continuation_token=None,
+        producer_timestamp=OUTPUT_GET_MEDIA[-1][1],
+    )
+
+
+def test_cut_short_last_fragment_is_passed_on_once_and_the_checkpoint_stays_before_it(
+    kvs: LocalKvsMedia,
+) -> None:
+    # GIVEN 2 recorded fragments, the second cut short in its 21st block (its cluster declares
+    # more bytes than ever arrive), nothing after it
+    first, second = split_fragments(recorded("output_get_media.mkv"))[:2]
+    stream = kvs.stream("cut")
+    stream.add_fragment(first)
+    stream.add_fragment(second[: block_offset(second, 20) + 100])
+    stop = threading.Event()
+    progress = FragmentProgress("cam-1")
+    reader = make_reader("cut", stop_event=stop)
+    reader.backoff_base_s = BACKOFF_BASE_S
+    events = recorded_events(reader)
+    source = KvsSource(
+        "cut", sample_fps=30.0, stop_event=stop, reader=reader, keyframes_only=False,
+        **checkpoint_callbacks(progress),
+    )
+    # WHEN a KvsSource reads it for 2 s, each frame analysed as it comes
+    threading.Timer(FOR_S, stop.set).start()
+    for frame in source.frames():
+        progress.frame_queued(frame.fragment_number)
+        progress.frame_done(frame.fragment_number)
+    # THEN the 20 whole frames of the cut fragment were passed on once, however often it was read
+    # again; it never ended, so the checkpoint stays on the first fragment (a restart reads the cut
+    # one again from its start)
+    (number_1, producer_1, count_1), (number_2, _, _) = OUTPUT_GET_MEDIA[:2]
+    assert [(e.fragment.fragment_number, e.index) for e in events if isinstance(e, MkvFrame)] == [
+        (number_1, i) for i in range(count_1)
+    ] + [(number_2, i) for i in range(20)]
+    assert [e.fragment.fragment_number for e in events if not isinstance(e, MkvFrame)] == [number_1]
+    assert reader.stats.frames_replayed_skipped >= 20
+    assert progress.checkpoint == Checkpoint(
+        camera_id="cam-1", fragment_number=number_1, continuation_token=number_1, producer_timestamp=producer_1
+    )
+    assert (source.stats.fragments_read, source.stats.fragments_corrupt) == (1, 0)
+    assert 3 <= len(stream.requests) <= most_connections(FOR_S, BACKOFF_BASE_S)
+
+
+def test_fragment_corrupt_once_then_read_whole_passes_the_rest_on_and_is_not_given_up(kvs: LocalKvsMedia) -> None:
+    # GIVEN the recorded response whose last fragment is corrupt (from its 37th block) on the first
+    # read only: the twin has it whole from then on (a corruption made on the way)
+    recording = split_fragments(recorded("output_get_media.mkv"))
+    last = bytearray(recording[-1])
+    at = block_offset(recording[-1], 36)
+    last[at : at + 932] = bytes(932)
+    stream = kvs.stream("once")
+    for fragment in [*recording[:-1], bytes(last)]:
+        stream.add_fragment(fragment)
+    reader = make_reader("once")
+    # WHEN it is read until the 5th fragment ends, the fragment mended as the corruption comes out
+    events = []
+    for event in reader.events():
+        events.append(event)
+        if isinstance(event, Corruption):
+            stream.fragments[-1].data = recording[-1]
+        if isinstance(event, FragmentEnd) and event.fragment.fragment_number == OUTPUT_GET_MEDIA[-1][0]:
+            reader.stop_event.set()
+    # THEN every frame is passed on once, the rest of the fragment on the re-read; it is complete
+    # and never given up
+    frames = [(e.fragment.fragment_number, e.index) for e in events if isinstance(e, MkvFrame)]
+    assert frames == [(n, i) for n, _, count in OUTPUT_GET_MEDIA for i in range(count)]
+    assert [e.fragment.fragment_number for e in events if isinstance(e, FragmentEnd)] == [
+        n for n, _, _ in OUTPUT_GET_MEDIA
+    ]
+    assert [e for e in events if isinstance(e, FragmentSkipped)] == []
+    assert (reader.stats.corruptions, reader.stats.fragments_given_up, reader.stats.frames_replayed_skipped) == (
+        1, 0, 36
+    )
