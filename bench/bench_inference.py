@@ -6,7 +6,9 @@ In one run, on the same model and the same frames (decoded from the bundled samp
   request at a time, TCP_NODELAY as boto3 sets it) with `application/x-npy` at batch 1, 8, 32, with `image/jpeg` (one frame per
   request), and with `application/json` carrying JPEGs at batch 8 and 32.
 Prints each throughput (items/s, from the median latency) and its ratio to the raw forward at the same batch, p50/p99 latency
-at batch 1, and writes bench/results/inference.json. Goal: /invocations npy at batch 32 >= 0.9 x raw.
+at batch 1, where each request's time goes (the server's `Server-Timing` phases, the rest is network and HTTP),
+and writes bench/results/inference.json. Goals (issue 20): /invocations npy at batch 32 >= 0.9 x raw; at
+batch 1 at most 5 ms over the raw forward.
 
 The model: `--model model.tar.gz`, else one trained here on the sample's first 5 s with
 `python -m training` (1 epoch: the architecture is the production one, the weights do not matter
@@ -42,6 +44,7 @@ from PIL import Image
 from contracts.inference import MAX_PAYLOAD_BYTES
 from inference import env
 from inference.inference import model_fn
+from inference.serve import SERVER_TIMING_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ SAMPLE = REPO_ROOT / "local" / "sample" / "one-by-one-person-detection.mp4"
 RESULT = REPO_ROOT / "bench" / "results" / "inference.json"
 BATCHES = (1, 8, 32)
 GOAL = 0.9
+OVERHEAD_GOAL_MS = 5.0  # /invocations p50 - raw forward p50 at batch 1
 ROUNDS = 3
 
 
@@ -126,6 +130,23 @@ def summary(latencies: list[float], batch: int) -> dict:
     }
 
 
+def parse_server_timing(headers: httpx.Headers) -> dict[str, float]:
+    """`Server-Timing: decode;dur=0.120, predict;dur=3.1` -> {"decode": 0.12, "predict": 3.1} (ms)."""
+    phases = {}
+    for entry in headers.get(SERVER_TIMING_HEADER, "").split(","):
+        name, _, duration = entry.strip().partition(";dur=")
+        if name and duration:
+            phases[name] = float(duration)
+    return phases
+
+
+def breakdown(client_p50_ms: float, server: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each server phase, and the rest of the client's median: network and HTTP."""
+    phases = {name: statistics.median(t.get(name, 0.0) for t in server) for name in (server[0] if server else {})}
+    return {**{k: round(v, 3) for k, v in phases.items()},
+            "network+http": round(max(0.0, client_p50_ms - sum(phases.values())), 3)}
+
+
 def npy_body(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
@@ -197,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         server, url = start_server(archive, args.threads)
         raw_latencies: dict[int, list[float]] = {b: [] for b in BATCHES}
         http_latencies: dict[str, list[float]] = {}
+        server_phases: dict[str, list[dict[str, float]]] = {}
         try:
             # TCP_NODELAY as boto3 (urllib3) sets it: without it Nagle + delayed ACK add ~40 ms a request
             transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
             with httpx.Client(timeout=60, transport=transport) as client:
-                def invoke(body: bytes, content_type: str) -> None:
+                def invoke(body: bytes, content_type: str, name: str) -> None:
                     response = client.post(f"{url}/invocations", content=body,
                                            headers={"Content-Type": content_type, "Accept": "application/json"})
                     response.raise_for_status()
+                    server_phases.setdefault(name, []).append(parse_server_timing(response.headers))
 
                 cases = [(f"npy_b{b}", b, npy_body(items_for(frames, b, window)), "application/x-npy") for b in BATCHES]
                 if window == 1:
@@ -221,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         raw_latencies[batch] += timed(raw_calls[batch], args.seconds / ROUNDS)
                     for name, batch, body, content_type in cases:
                         http_latencies.setdefault(name, []).extend(
-                            timed(lambda body=body, ct=content_type: invoke(body, ct), args.seconds / ROUNDS)
+                            timed(lambda body=body, ct=content_type, name=name: invoke(body, ct, name),
+                                  args.seconds / ROUNDS)
                         )
         finally:
             server.terminate()
@@ -239,8 +263,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"/invocations {name:<14}: {http[name]['items_per_s']:8.1f} items/s  "
                   f"x{http[name]['vs_raw']:.2f} of raw  p50 {http[name]['p50_ms']:.1f} ms  "
                   f"p99 {http[name]['p99_ms']:.1f} ms", flush=True)
+        print("where a request's time goes (medians, ms; network+http = client p50 - the server's phases):",
+              flush=True)
+        for name, batch, _, _ in cases:
+            http[name]["time_ms"] = breakdown(http[name]["p50_ms"], server_phases.get(name, []))
+            print(f"  {name:<14} " + "  ".join(f"{phase} {ms:.2f}" for phase, ms in http[name]["time_ms"].items()),
+                  flush=True)
 
     ratio = http["npy_b32"]["vs_raw"]
+    overhead_b1 = round(http["npy_b1"]["p50_ms"] - raw[1]["p50_ms"], 2)
     result = {
         "benchmark": "inference",
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
@@ -252,12 +283,16 @@ def main(argv: list[str] | None = None) -> int:
         "raw_forward": {f"b{b}": raw[b] for b in BATCHES},
         "invocations": http,
         "p99_ms_batch1": {name: http[name]["p99_ms"] for name in http if name.endswith("_b1")},
-        "goal": {"npy_b32_vs_raw_b32": ratio, "bar": GOAL, "met": ratio >= GOAL},
+        "goal": {"npy_b32_vs_raw_b32": ratio, "bar": GOAL, "met": ratio >= GOAL,
+                 "npy_b1_overhead_ms": overhead_b1, "overhead_bar_ms": OVERHEAD_GOAL_MS,
+                 "overhead_met": overhead_b1 <= OVERHEAD_GOAL_MS},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"==> /invocations npy batch 32 = x{ratio:.2f} of raw forward (goal >= {GOAL}): "
-          f"{'MET' if ratio >= GOAL else 'NOT MET'}; results in {args.out}", flush=True)
+          f"{'MET' if ratio >= GOAL else 'NOT MET'}; overhead at batch 1 {overhead_b1:.1f} ms (goal <= "
+          f"{OVERHEAD_GOAL_MS:g}): {'MET' if overhead_b1 <= OVERHEAD_GOAL_MS else 'NOT MET'}; results in {args.out}",
+          flush=True)
     return 0
 
 

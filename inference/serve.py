@@ -25,6 +25,7 @@ import socket
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,6 +53,29 @@ logger = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
+SERVER_TIMING_HEADER = "Server-Timing"
+
+
+class ServerTiming:
+    """Where a request's time went on the server, as a `Server-Timing` header (W3C): `read` (the body
+    off the socket), `queue` (waiting for a handler thread), `decode` (`input_fn`), `predict`
+    (`predict_fn`: the model lock and the forward pass), `encode` (`output_fn`), `resume` (back on the
+    event loop). `make bench-inference` subtracts their sum from what the client saw: the rest is
+    the network and HTTP."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str, since: float | None = None) -> None:
+        now = time.perf_counter()
+        start = since if since is not None else self._last
+        if start is not None:
+            self.phases[phase] = now - start
+        self._last = now
+
+    def header(self) -> str:
+        return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in self.phases.items())
 
 
 class HeaderContext:
@@ -82,12 +106,21 @@ def create_app(model_dir: str | Path, timeout_s: float | None = None) -> Starlet
         return Response(status_code=200)
 
     async def invocations(request: Request) -> Response:
+        received = time.perf_counter()
         body = await request.body()
         context = HeaderContext(request.headers)
+        timing = ServerTiming()
+        timing.mark("read", received)
 
         def handle() -> str:
+            timing.mark("queue")
             data = input_fn(body, request.headers.get("content-type"), context)
-            return output_fn(predict_fn(data, model), request.headers.get("accept"))
+            timing.mark("decode")
+            prediction = predict_fn(data, model)
+            timing.mark("predict")
+            payload = output_fn(prediction, request.headers.get("accept"))
+            timing.mark("encode")
+            return payload
 
         try:
             payload = await asyncio.wait_for(run_in_threadpool(handle), timeout=timeout_s)
@@ -101,7 +134,8 @@ def create_app(model_dir: str | Path, timeout_s: float | None = None) -> Starlet
         except Exception:
             logger.exception("invocation failed")
             return error_response(500, "internal error while scoring the frames; see the endpoint log")
-        return Response(payload, media_type=CONTENT_TYPE_JSON)
+        timing.mark("resume")
+        return Response(payload, media_type=CONTENT_TYPE_JSON, headers={SERVER_TIMING_HEADER: timing.header()})
 
     app = Starlette(
         routes=[

@@ -268,3 +268,45 @@ def test_a_malformed_sagemaker_variable_is_one_line_and_exit_1(tiny_model_dir):
     assert (result.returncode, result.stderr) == (
         1, "error: $SAGEMAKER_MODEL_SERVER_WORKERS must be an integer, got 'many'\n",
     )
+
+
+def test_answers_say_where_the_server_spent_the_time(server_url, scenes):
+    # WHEN a batch is scored
+    response = httpx.post(f"{server_url}/invocations", content=npy(scenes["normal"][:2]),
+                          headers={"Content-Type": "application/x-npy"})
+    # THEN the Server-Timing header names every phase of the request, in order, each with a duration
+    phases = [entry.strip().split(";dur=") for entry in response.headers["server-timing"].split(",")]
+    assert [name for name, _ in phases] == ["read", "queue", "decode", "predict", "encode", "resume"]
+    assert all(float(ms) >= 0 for _, ms in phases)
+
+
+def test_connections_to_the_server_socket_send_without_nagle() -> None:
+    # GIVEN the server's listening socket, served by asyncio as uvicorn does
+    import asyncio
+    import socket
+
+    from inference.serve import bind_socket
+
+    listener = bind_socket("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def accept_one() -> None:
+        loop = asyncio.get_running_loop()
+        connected = asyncio.Event()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                connected.set()
+
+        server = await loop.create_server(Probe, sock=listener)
+        # WHEN a client connects
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        await asyncio.wait_for(connected.wait(), 5)
+        writer.close()
+        server.close()
+
+    asyncio.run(accept_one())
+    # THEN the accepted connection has TCP_NODELAY (else each response's body waits ~40 ms for an ACK)
+    assert seen == [1]
