@@ -80,7 +80,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--patience", type=int, default=8,
         help="stop early when the held-out normal windows' prediction loss has not fallen by "
-        f"{PLATEAU_MIN_GAIN:.0%} of its best for this many epochs, checked once {PLATEAU_FROM:.0%} of the "
+        f"{PLATEAU_MIN_GAIN:.0%}% of its best for this many epochs, checked once {PLATEAU_FROM:.0%}% of the "
         "steps have run; the best epoch's weights are kept (default: 8; 0: never stop early)",
     )
     parser.add_argument(

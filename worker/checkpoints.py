@@ -10,15 +10,28 @@ deterministic `alert_id`s make any alert raised again the same record, not a sec
   (`frame_queued` / `frame_done`) and which alerts it raised (`alert_raised`). A fragment is done
   when it is read, none of its frames wait in the queue or the analyser, and none of its alerts
   is still waiting for Kinesis; the checkpoint moves to the newest fragment that is done with
-  every fragment before it done too. Frames dropped (queue full) or gated out count as handled;
-  frames left in the queue at a stop do not, so their fragment is read again after a restart."""
+  every fragment before it done too. Frames dropped at the live edge (queue full, see
+  `WorkerConfig.live_edge_s`) or gated out count as handled; frames left in the queue at a stop do
+  not, so their fragment is read again after a restart.
+
+What a checkpoint holds besides the fragment, so that a restart continues exactly where the worker
+stood (issue 22):
+- `policy`: the alert policy's state after the fragment's last analysed frame (`AlertPolicy.snapshot`):
+  an open event, or the over-threshold frames of one not open yet, continues under the same
+  `alert_id`, and a long event no longer holds the checkpoint at its start;
+- `history_from` and `history_due_s`: the fragment holding the oldest of the last `history_frames`
+  sampled frames, and the sampler's schedule when it began. A restart reads from there: the frames
+  up to the checkpoint (pre-roll) rebuild the model's frame history and the motion gate's reference,
+  sampled on the same schedule, and are not analysed again, so the first frames after the
+  checkpoint score as they would have."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +64,9 @@ class Checkpoint:
     producer_timestamp: float | None = None
     updated_at: str = ""
     worker_id: str = ""
+    history_from: str | None = None
+    history_due_s: float | None = None
+    policy: dict[str, Any] | None = None
 
 
 class CheckpointStore:
@@ -68,6 +84,8 @@ class CheckpointStore:
         if item is None:
             return None
         producer = item.get("producer_timestamp", {}).get("N")
+        due = item.get("history_due_s", {}).get("N")
+        policy = item.get("policy", {}).get("S")
         return Checkpoint(
             camera_id=camera_id,
             fragment_number=item["fragment_number"]["S"],
@@ -75,6 +93,9 @@ class CheckpointStore:
             producer_timestamp=float(producer) if producer is not None else None,
             updated_at=item.get("updated_at", {}).get("S", ""),
             worker_id=item.get("worker_id", {}).get("S", ""),
+            history_from=item.get("history_from", {}).get("S"),
+            history_due_s=float(due) if due is not None else None,
+            policy=json.loads(policy) if policy is not None else None,
         )
 
     def save(self, checkpoint: Checkpoint) -> bool:
@@ -91,6 +112,12 @@ class CheckpointStore:
             item["continuation_token"] = {"S": checkpoint.continuation_token}
         if checkpoint.producer_timestamp is not None:
             item["producer_timestamp"] = {"N": repr(checkpoint.producer_timestamp)}
+        if checkpoint.history_from is not None:
+            item["history_from"] = {"S": checkpoint.history_from}
+        if checkpoint.history_due_s is not None:
+            item["history_due_s"] = {"N": repr(checkpoint.history_due_s)}
+        if checkpoint.policy is not None:
+            item["policy"] = {"S": json.dumps(checkpoint.policy, separators=(",", ":"))}
         try:
             self.client.put_item(
                 TableName=self.table_name,
@@ -126,6 +153,9 @@ class _Fragment:
     read: bool = False
     pending_frames: int = 0
     alerts: set[str] = field(default_factory=set)
+    policy: dict[str, Any] | None = None  # the policy after the fragment's last analysed frame
+    history_from: str | None = None
+    history_due_s: float | None = None
 
 
 class FragmentProgress:
@@ -137,17 +167,29 @@ class FragmentProgress:
         *,
         store: CheckpointStore | None = None,
         pending_alerts: Callable[[], set[str]] | None = None,
+        resumed: Checkpoint | None = None,
+        history_frames: int = 0,
     ) -> None:
         """`pending_alerts`: the ids of the alerts not yet acknowledged by Kinesis (the publisher's
-        spool); without it, an alert counts as acknowledged once raised."""
+        spool); without it, an alert counts as acknowledged once raised. `resumed`: the checkpoint
+        this run resumes after (its fragments up to it are pre-roll, never tracked). `history_frames`:
+        how many sampled frames a restart reads again before its checkpoint."""
         self.camera_id = camera_id
         self.store = store
         self.pending_alerts = pending_alerts or set
-        self.checkpoint: Checkpoint | None = None
+        self.checkpoint: Checkpoint | None = resumed
         self.save_errors = 0
         self._fragments: OrderedDict[str, _Fragment] = OrderedDict()
-        self._event_open = False
+        self._resumed_key = order_key(resumed.fragment_number) if resumed is not None else None
+        self._policy = resumed.policy if resumed is not None else None
+        self._sampled: deque[str] = deque(maxlen=max(1, history_frames))
+        self._history = history_frames > 0
+        self._due_at_start: OrderedDict[str, float | None] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _tracked(self, number: str | None) -> bool:
+        """Fragments after the resumed checkpoint; pre-roll ones are not the checkpoint's business."""
+        return number is not None and (self._resumed_key is None or order_key(number) > self._resumed_key)
 
     def _entry(self, number: str) -> _Fragment:
         entry = self._fragments.get(number)
@@ -155,28 +197,42 @@ class FragmentProgress:
             entry = self._fragments[number] = _Fragment(number)
         return entry
 
+    def fragment_started(self, number: str | None, sampler_due_s: float | None) -> None:
+        """The first block of a fragment reached the sampler, whose schedule was `sampler_due_s`."""
+        if number is None or not self._history:
+            return
+        with self._lock:
+            self._due_at_start[number] = sampler_due_s
+            while len(self._due_at_start) > self._sampled.maxlen + 2:
+                self._due_at_start.popitem(last=False)
+
+    def frame_sampled(self, number: str | None) -> None:
+        """A frame of this fragment was sampled (pre-roll or not, gated or not): the model's history."""
+        if number is None or not self._history:
+            return
+        with self._lock:
+            self._sampled.append(number)
+
     def frame_queued(self, number: str | None) -> None:
-        if number is None:
+        if not self._tracked(number):
             return
         with self._lock:
             self._entry(number).pending_frames += 1
 
-    def frame_done(self, number: str | None, *, event_open: bool | None = None) -> None:
-        """A queued frame is analysed (or dropped). `event_open`: whether the alert policy has an
-        event open after it; while one is, the checkpoint stays before the event, so a restart sees
-        the event from its start again and raises the same alert (same `alert_id`), not a new one."""
-        if number is None:
+    def frame_done(self, number: str | None, *, policy: dict[str, Any] | None = None) -> None:
+        """A queued frame is analysed (or dropped); `policy`: the alert policy's state after it."""
+        if not self._tracked(number):
             return
         with self._lock:
             entry = self._fragments.get(number)
             if entry is not None:
                 entry.pending_frames -= 1
-            if event_open is not None:
-                self._event_open = event_open
+                if policy is not None:
+                    entry.policy = policy
         self.advance()
 
     def alert_raised(self, number: str | None, alert_id: str) -> None:
-        if number is None:
+        if not self._tracked(number):
             return
         with self._lock:
             self._entry(number).alerts.add(alert_id)
@@ -185,13 +241,17 @@ class FragmentProgress:
         self, number: str | None, continuation_token: str | None, producer_timestamp: float | None
     ) -> None:
         """Every frame of the fragment has been handed to the pipeline."""
-        if number is None:
+        if not self._tracked(number):
             return
         with self._lock:
             entry = self._entry(number)
             entry.read = True
             entry.continuation_token = continuation_token
             entry.producer_timestamp = producer_timestamp
+            if self._history:
+                oldest = self._sampled[0] if self._sampled else number
+                if oldest in self._due_at_start:
+                    entry.history_from, entry.history_due_s = oldest, self._due_at_start[oldest]
         self.advance()
 
     @property
@@ -202,7 +262,7 @@ class FragmentProgress:
     def advance(self) -> Checkpoint | None:
         """Move the checkpoint as far as the done fragments allow; the new checkpoint, if any."""
         with self._lock:
-            if not self._fragments or self._event_open:
+            if not self._fragments:
                 return None
             pending: set[str] | None = None
             done: _Fragment | None = None
@@ -217,6 +277,8 @@ class FragmentProgress:
                     if entry.alerts:
                         break
                 done = self._fragments.popitem(last=False)[1]
+                if done.policy is not None:
+                    self._policy = done.policy
             if done is None:
                 return None
             checkpoint = Checkpoint(
@@ -224,6 +286,9 @@ class FragmentProgress:
                 fragment_number=done.number,
                 continuation_token=done.continuation_token,
                 producer_timestamp=done.producer_timestamp,
+                history_from=done.history_from,
+                history_due_s=done.history_due_s,
+                policy=self._policy,
             )
             self.checkpoint = checkpoint
         if self.store is not None:

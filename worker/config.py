@@ -164,6 +164,14 @@ class KvsConfig(BaseModel):
         min_length=1,
         description=f"DynamoDB table of checkpoints and leases (default ${ENV_STATE_TABLE}, else 'vigil-state').",
     )
+    history_frames: int = Field(
+        default=16,
+        ge=0,
+        le=256,
+        description="Sampled frames read again before a checkpoint at a restart (pre-roll), so that a temporal "
+        "model scores the first frames after it exactly as an uninterrupted run did (at least the model's "
+        "window - 1; 0: no pre-roll).",
+    )
 
 
 class CameraStatusConfig(BaseModel):
@@ -236,7 +244,16 @@ class WorkerConfig(BaseModel):
         default=16,
         ge=1,
         le=1024,
-        description="Frames waiting for the analyser; when full, new frames are dropped.",
+        description="Frames waiting for the analyser; when full, a frame at the live edge is dropped, an "
+        "older one waits (see `live_edge_s`).",
+    )
+    live_edge_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=3600.0,
+        description="A frame captured at most this long ago is at the live edge: when the analyser cannot "
+        "keep up it is dropped (counted), so alerts stay current. An older frame (a catch-up after a restart "
+        "or an outage) is never dropped: the reader waits for the analyser, and the lag metric shows it.",
     )
     batch_size: int = Field(default=1, ge=1, le=32, description="Frames per InvokeEndpoint call, at most.")
     batch_max_wait_s: float = Field(

@@ -36,7 +36,7 @@ from kvs.reader import (
     StartSelectorType,
     shared_endpoint_cache,
 )
-from worker.checkpoints import CheckpointStore, FragmentProgress
+from worker.checkpoints import Checkpoint, CheckpointStore, FragmentProgress, order_key
 from worker.config import WorkerConfig
 from worker.decoder import FrameDecoder
 from worker.picture import Picture
@@ -92,13 +92,20 @@ class KvsSource(FrameSource):
         reader: GetMediaReader | None = None,
         on_fragment: Callable[[FragmentMeta], None] | None = None,
         on_fragment_skipped: Callable[[FragmentSkipped], None] | None = None,
+        on_fragment_start: Callable[[str, float | None], None] | None = None,
         keyframes_only: bool | None = None,
+        preroll_through: str | None = None,
+        sampler_due_s: float | None = None,
     ) -> None:
         """`after_fragment`: resume after this checkpointed fragment. `on_fragment`: called once
         every frame of a fragment has been handed over (checkpoints); never for a fragment cut
         short or corrupt. `on_fragment_skipped`: called when the reader gives up on a corrupt
         fragment (what of it was handed over is all there will be). `keyframes_only`: force the
-        decode mode (None: choose from the keyframe interval)."""
+        decode mode (None: choose from the keyframe interval). `on_fragment_start`: the first video
+        block of a fragment reached the sampler, whose schedule it is given (checkpoints' pre-roll).
+        `preroll_through`: frames of this fragment and those before it are marked `preroll` (a restart
+        reading them again for the model's history); `sampler_due_s`: the sampler's schedule to start
+        with (where the run being resumed stood)."""
         self.stream_name = stream_name
         self.camera_id = camera_id
         self.stop_event = stop_event or threading.Event()
@@ -113,7 +120,11 @@ class KvsSource(FrameSource):
         )
         self.on_fragment = on_fragment
         self.on_fragment_skipped = on_fragment_skipped
+        self.on_fragment_start = on_fragment_start
         self.sampler = FrameSampler(sample_fps)
+        self.sampler.next_due_s = sampler_due_s
+        self._preroll_key = order_key(preroll_through) if preroll_through else None
+        self._current_fragment: str | None = None
         self.decoder = FrameDecoder(camera_id)
         self.stats = KvsSourceStats()
         self._forced_mode = keyframes_only
@@ -176,6 +187,11 @@ class KvsSource(FrameSource):
     def _frame(self, block: MkvFrame) -> Iterator[Frame]:
         if not is_video_track(block.fragment.tracks.get(block.track)):
             return
+        number = block.fragment.fragment_number
+        if number != self._current_fragment:
+            self._current_fragment = number
+            if self.on_fragment_start is not None and number is not None:
+                self.on_fragment_start(number, self.sampler.next_due_s)
         pts_s = _media_time_s(block)
         if block.keyframe:
             self._keyframe_at(pts_s)
@@ -246,7 +262,16 @@ class KvsSource(FrameSource):
             index=self._index - 1,
             keyframe=block.keyframe,
             fragment_number=block.fragment.fragment_number,
+            preroll=self._in_preroll(block.fragment.fragment_number),
         )
+
+    def _in_preroll(self, number: str | None) -> bool:
+        if self._preroll_key is None or number is None:
+            return False
+        if order_key(number) <= self._preroll_key:
+            return True
+        self._preroll_key = None  # past the checkpoint: nothing before it comes again
+        return False
 
     def _keyframe_at(self, pts_s: float) -> None:
         if self._forced_mode is not None:
@@ -283,6 +308,8 @@ def _media_time_s(block: MkvFrame) -> float:
 class KvsSetup:
     source: KvsSource
     progress: FragmentProgress
+    checkpoint: Checkpoint | None = None
+    """The checkpoint resumed after (its `policy` is the alert policy's state to take up)."""
 
 
 def is_kvs(source: str) -> bool:
@@ -301,7 +328,11 @@ def checkpoint_callbacks(progress: FragmentProgress) -> dict[str, Callable[..., 
         meta = skipped.fragment
         progress.fragment_read(skipped.fragment_number, None, meta.producer_timestamp if meta else None)
 
-    return {"on_fragment": fragment_read, "on_fragment_skipped": fragment_skipped}
+    return {
+        "on_fragment": fragment_read,
+        "on_fragment_skipped": fragment_skipped,
+        "on_fragment_start": progress.fragment_started,
+    }
 
 
 def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSetup:
@@ -317,22 +348,33 @@ def build_kvs_source(config: WorkerConfig, stop_event: threading.Event) -> KvsSe
             checkpoint = store.load(config.camera_id)
         except (ClientError, BotoCoreError) as exc:
             raise SourceError(f"cannot read the checkpoint of camera {config.camera_id}: {exc}") from None
+    history = config.kvs.history_frames
+    preroll = checkpoint is not None and checkpoint.history_from is not None and history > 0
     if checkpoint is not None:
         logger.info(
-            "resuming camera=%s after fragment=%s (checkpoint of %s)",
+            "resuming camera=%s after fragment=%s (checkpoint of %s)%s",
             config.camera_id,
             checkpoint.fragment_number,
             checkpoint.updated_at,
+            f", pre-roll from fragment={checkpoint.history_from}" if preroll else "",
         )
-    progress = FragmentProgress(config.camera_id, store=store)
+    progress = FragmentProgress(config.camera_id, store=store, resumed=checkpoint, history_frames=history)
+    if checkpoint is None:
+        start, after = StartSelector(StartSelectorType(config.kvs.start)), None
+    elif preroll:  # from the fragment of the oldest frame the model's history needs, inclusive
+        start, after = StartSelector(StartSelectorType.FRAGMENT_NUMBER, fragment_number=checkpoint.history_from), None
+    else:
+        start, after = None, checkpoint.fragment_number
     source = KvsSource(
         stream,
         sample_fps=config.sample_fps,
         camera_id=config.camera_id,
-        start=None if checkpoint is not None else StartSelector(StartSelectorType(config.kvs.start)),
-        after_fragment=checkpoint.fragment_number if checkpoint is not None else None,
+        start=start,
+        after_fragment=after,
         stop_event=stop_event,
+        preroll_through=checkpoint.fragment_number if preroll else None,
+        sampler_due_s=checkpoint.history_due_s if preroll else None,
         **checkpoint_callbacks(progress),
     )
     source.open()
-    return KvsSetup(source=source, progress=progress)
+    return KvsSetup(source=source, progress=progress, checkpoint=checkpoint)

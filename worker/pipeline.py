@@ -4,8 +4,12 @@
     analyser: queue -> detector (batched) -> alert policy -> snapshot -> publisher
               (and each score into the camera's `ScoreHistory`: an alert's trace, next to its clip)
 
-The reader never blocks on the analyser: a slow endpoint costs frames (`frames_dropped`), never
-latency that creeps up. Nothing after the detector drops anything: every alert the policy raises
+At the live edge the reader never blocks on the analyser: a slow endpoint costs frames
+(`frames_dropped`), never latency that creeps up. A frame older than `live_edge_s` (a catch-up after
+a restart or an outage) waits for room instead: a backlog is analysed whole, and a checkpoint never
+passes a frame that was not analysed, except one dropped at the live edge. After a KVS restart the
+frames read again before the checkpoint (`Frame.preroll`) only rebuild the gate's reference and the
+model's history. Nothing after the detector drops anything: every alert the policy raises
 is spooled for the publisher's sender thread, or logged at ERROR with its JSON. `stop()` sets the
 stop event, joins the reader then the analyser, and flushes and closes the publisher.
 
@@ -60,6 +64,10 @@ class WorkerStats:
     frames_analysed: int = 0
     frames_dropped: int = 0
     frames_failed: int = 0
+    frames_preroll: int = 0
+    """Read again before the checkpoint after a restart (the model's history); not in `frames_sampled`."""
+    frames_waited: int = 0
+    """Catch-up frames that waited for room in the queue instead of being dropped (`live_edge_s`)."""
     decode_errors: int = 0
     alerts_published: int = 0
     alerts_failed: int = 0
@@ -187,6 +195,13 @@ class Worker:
     def _read(self) -> None:
         try:
             for frame in self.source.frames():
+                if self.progress is not None:
+                    self.progress.frame_sampled(frame.fragment_number)
+                if frame.preroll:  # read again after a restart: history for the gate and the model only
+                    self.stats.frames_preroll += 1
+                    self.gate.check(frame.picture, frame.pts_s)
+                    self.detector.observe(frame.picture, scored=False)
+                    continue
                 self.stats.frames_sampled += 1
                 send = self.gate.check(frame.picture, frame.pts_s).send
                 self.detector.observe(frame.picture, scored=send)  # a temporal model's history: every sampled frame
@@ -195,10 +210,11 @@ class Worker:
                     continue
                 if self.progress is not None:
                     self.progress.frame_queued(frame.fragment_number)
-                try:
-                    self.queue.put_nowait(frame)
-                except queue.Full:
-                    self._count_dropped(1, "queue full")
+                queued = self._enqueue(frame)
+                if queued is None:  # stopped while waiting: not done, its fragment is read again
+                    self._count_dropped(1, "stopped before analysis")
+                elif not queued:
+                    self._count_dropped(1, "queue full at the live edge")
                     if self.progress is not None:
                         self.progress.frame_done(frame.fragment_number)
                 if self.stop_event.is_set():
@@ -209,6 +225,29 @@ class Worker:
         finally:
             self._reader_done.set()
             logger.info("reader done camera=%s", self.camera_id)
+
+    def _enqueue(self, frame: Frame) -> bool | None:
+        """Queue the frame for the analyser; False when it was dropped, None when the worker stopped
+        while it waited. A full queue drops a frame at
+        the live edge (captured within `live_edge_s`): under overload, alerts stay current. An older
+        frame (a catch-up) waits for room instead, so no frame of a backlog goes unanalysed and the
+        checkpoint never passes one (the lag metric shows the catch-up)."""
+        try:
+            self.queue.put_nowait(frame)
+            return True
+        except queue.Full:
+            pass
+        lag_s = (datetime.now(UTC) - frame.captured_at).total_seconds()
+        if lag_s <= self.config.live_edge_s:
+            return False
+        self.stats.frames_waited += 1
+        while not self.stop_event.is_set():
+            try:
+                self.queue.put(frame, timeout=QUEUE_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return None
 
     def _count_dropped(self, n: int, why: str) -> None:
         before = self.stats.frames_dropped
@@ -224,13 +263,14 @@ class Worker:
         while not self.stop_event.is_set():
             batch = self._next_batch()
             if batch:
+                states: list[dict | None] = [None] * len(batch)
                 try:
-                    self._analyse_batch(batch)
+                    states = self._analyse_batch(batch)
                 except Exception:  # a bug must not stop the camera: count the frames, go on
                     self.stats.frames_failed += len(batch)
                     logger.exception("analysis failed camera=%s for %d frame(s)", self.camera_id, len(batch))
-                for frame in batch if self.progress is not None else ():
-                    self.progress.frame_done(frame.fragment_number, event_open=self.policy.event_open)
+                for frame, state in zip(batch, states, strict=True) if self.progress is not None else ():
+                    self.progress.frame_done(frame.fragment_number, policy=state)
             elif self._reader_done.is_set() and self.queue.empty() and self._held is None:
                 break
         self._reader_done.wait()  # stopped: the reader puts nothing more once it is done
@@ -259,7 +299,10 @@ class Worker:
             batch.append(frame)
         return batch
 
-    def _analyse_batch(self, batch: list[Frame]) -> None:
+    def _analyse_batch(self, batch: list[Frame]) -> list[dict | None]:
+        """Score the batch and feed the policy; the policy's state after each frame (None where the
+        frame could not be scored), which the checkpoint of the frame's fragment keeps."""
+        states: list[dict | None] = [None] * len(batch)
         self.stats.inference_calls += 1
         try:
             response = self.detector.detect([frame.picture for frame in batch])
@@ -272,7 +315,7 @@ class Worker:
                 batch[0].pts_s,
                 exc,
             )
-            return
+            return states
         threshold = self.config.policy.threshold
         if threshold is None:
             threshold = response.threshold
@@ -284,9 +327,9 @@ class Worker:
                     "no threshold camera=%s: the endpoint returned none and policy.threshold is not set",
                     self.camera_id,
                 )
-            return
+            return states
         now = datetime.now(UTC)
-        for frame, result in zip(batch, response.results, strict=True):
+        for i, (frame, result) in enumerate(zip(batch, response.results, strict=True)):
             self.stats.frames_analysed += 1
             lag_s = (now - frame.captured_at).total_seconds()
             self.last_lag_s = lag_s  # the FrameLagSeconds metric (worker.metrics)
@@ -302,9 +345,11 @@ class Worker:
             )
             if alert is not None:
                 self._emit(alert, frame)
+            states[i] = self.policy.snapshot()
             if self.scores is not None:
                 self._submit_traces(self.scores.add(frame.pts_s, result.score))
         self.last_analysed = LastAnalysed(batch[-1].captured_at, lag_s, response.model_version, threshold)
+        return states
 
     def _emit(self, alert: AlertRecord, frame: Frame) -> None:
         if self.clips is not None:  # the clip's key is known now; the object appears after post-roll
@@ -397,6 +442,8 @@ def build_worker(
         progress=kvs.progress if kvs is not None else None,
         clips=build_clip_runner(config),
     )
+    if kvs is not None and kvs.checkpoint is not None and kvs.checkpoint.policy is not None:
+        worker.policy.restore(kvs.checkpoint.policy)  # an event open at the checkpoint keeps its alert_id
     if config.camera_status.enabled:
         worker.status = status_reporter(worker, worker_id)
     return worker

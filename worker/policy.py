@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from contracts.alert import AlertRecord, Severity, make_alert_id
 from contracts.inference import Region
@@ -56,6 +58,33 @@ class _Run:
     suppressed: bool = False
 
 
+def _run_state(run: _Run | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "start_pts_s": run.start_pts_s,
+        "started_at": run.started_at.isoformat(),
+        "frames": run.frames,
+        "peak": run.peak if math.isfinite(run.peak) else None,
+        "below_since_s": run.below_since_s,
+        "suppressed": run.suppressed,
+    }
+
+
+def _run_from(state: dict[str, Any] | None) -> _Run | None:
+    if not state:
+        return None
+    peak = state.get("peak")
+    return _Run(
+        start_pts_s=float(state["start_pts_s"]),
+        started_at=datetime.fromisoformat(state["started_at"]),
+        frames=int(state["frames"]),
+        peak=float(peak) if peak is not None else float("-inf"),
+        below_since_s=state.get("below_since_s"),
+        suppressed=bool(state.get("suppressed", False)),
+    )
+
+
 @dataclass
 class PolicyStats:
     events: int = 0
@@ -79,6 +108,29 @@ class AlertPolicy:
     @property
     def event_open(self) -> bool:
         return self._event is not None
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the policy remembers, as JSON-ready data: the candidate run, the open event and the
+        last alert's media time. Stored with the checkpoint, so that a restarted worker continues an
+        event (and its `alert_id`) instead of seeing a new one, however long the event lasts."""
+        return {
+            "run": _run_state(self._run),
+            "event": _run_state(self._event),
+            "last_alert_pts_s": self._last_alert_pts_s,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take up a `snapshot()` (from the checkpoint the worker resumes after)."""
+        self._run = _run_from(state.get("run"))
+        self._event = _run_from(state.get("event"))
+        self._last_alert_pts_s = state.get("last_alert_pts_s")
+        if self._event is not None or self._run is not None:
+            logger.info(
+                "policy restored camera=%s event_open=%s candidate_frames=%s",
+                self.camera_id,
+                self._event is not None,
+                self._run.frames if self._run is not None else 0,
+            )
 
     def observe(
         self,

@@ -40,6 +40,15 @@ class FrameSampler:
             self._next_due_s += self.interval_s
         return True
 
+    @property
+    def next_due_s(self) -> float | None:
+        """The schedule: the media time the next kept frame is due at (None: the next frame)."""
+        return self._next_due_s
+
+    @next_due_s.setter
+    def next_due_s(self, value: float | None) -> None:
+        self._next_due_s = value
+
     def reset(self) -> None:
         """Forget the schedule (after a seek or a reconnect)."""
         self._next_due_s = None

@@ -56,6 +56,9 @@ class Frame:
     keyframe: bool
     fragment_number: str | None = None
     """KVS fragment the frame came from (checkpoints advance by fragment); None for other sources."""
+    preroll: bool = False
+    """Read again before the checkpoint after a restart: it rebuilds the model's history and the motion
+    gate's reference, and is never analysed a second time."""
 
     @property
     def image(self) -> np.ndarray:

@@ -111,16 +111,34 @@ def test_progress_waits_for_analysis_and_alert_acknowledgement() -> None:
     assert progress.in_flight == 0
 
 
-def test_progress_holds_while_an_event_is_open() -> None:
+def test_an_open_event_travels_with_the_checkpoint_instead_of_holding_it() -> None:
+    # GIVEN an event open after fragment 1's frame, still open after fragment 2's
     progress = FragmentProgress("cam-1")
-    progress.frame_queued("1")
-    progress.fragment_read("1", None, None)
-    progress.frame_done("1", event_open=True)
-    assert progress.checkpoint is None
-    progress.frame_queued("2")
-    progress.fragment_read("2", None, None)
-    progress.frame_done("2", event_open=False)
-    assert progress.checkpoint == Checkpoint("cam-1", "2")
+    open_event = {"run": None, "event": {"start_pts_s": 1.0, "started_at": "2026-12-06T00:00:01+00:00",
+                                         "frames": 2, "peak": 0.9, "below_since_s": None, "suppressed": False},
+                  "last_alert_pts_s": 1.2}
+    for number in ("1", "2"):
+        progress.frame_queued(number)
+        progress.fragment_read(number, None, None)
+        # WHEN each fragment's frame is analysed
+        progress.frame_done(number, policy=open_event)
+    # THEN the checkpoint moves on to fragment 2 and carries the open event (a restart continues it)
+    assert progress.checkpoint == Checkpoint("cam-1", "2", policy=open_event)
+
+
+def test_a_restart_after_a_checkpoint_tracks_only_later_fragments_and_keeps_its_policy() -> None:
+    # GIVEN a run resumed after fragment 5, with a candidate event in its checkpoint, and a 2-frame history
+    state = {"run": {"start_pts_s": 5.5, "started_at": "2026-12-06T00:00:05.500000+00:00", "frames": 1,
+                     "peak": 0.8, "below_since_s": None, "suppressed": False}, "event": None, "last_alert_pts_s": None}
+    resumed = Checkpoint("cam-1", "5", policy=state, history_from="4", history_due_s=4.0)
+    progress = FragmentProgress("cam-1", resumed=resumed, history_frames=2)
+    # WHEN pre-roll fragments 4 and 5 are read again, then fragment 6 (all gated out)
+    for number, due in (("4", 4.0), ("5", 5.0), ("6", 6.0)):
+        progress.fragment_started(number, due)
+        progress.frame_sampled(number)
+        progress.fragment_read(number, None, None)
+    # THEN only fragment 6 moves the checkpoint; it keeps the resumed policy and names 5 for the history
+    assert progress.checkpoint == Checkpoint("cam-1", "6", policy=state, history_from="5", history_due_s=5.0)
 
 
 def start_worker(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -191,13 +209,84 @@ def test_kill_9_mid_stream_then_restart_loses_no_fragment_and_duplicates_no_aler
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(20) == 0, log.read_text()[-3000:]
 
-    # THEN the restart asked for the fragments after its checkpoint, and every event has one alert id
+    # THEN the restart read again from the fragment its model history needs (16 frames at 5 fps: 3 to 4
+    # fragments before its checkpoint), and every event has one alert id
+    assert killed_at.history_from is not None
+    assert 3 <= int(killed_at.fragment_number) - int(killed_at.history_from) <= 4
     assert stream.requests[requests_before] == {
         "StartSelectorType": "FRAGMENT_NUMBER",
-        "AfterFragmentNumber": killed_at.fragment_number,
+        "AfterFragmentNumber": killed_at.history_from,
     }
     alerts = alerts_on_stream(local_stack)
     starts = sorted({(a.alert_id, a.started_at.timestamp()) for a in alerts}, key=lambda item: item[1])
     assert [round(start - T0, 1) for _, start in starts] == [2.0, 7.0]  # first over-threshold frames
     final = store.load("cam-7")
     assert final is not None and final.fragment_number == str(BASE + N_FRAGMENTS - 1)
+
+
+def worker_config(path: Path, camera: str) -> Path:
+    path.write_text(json.dumps({
+        "camera_id": camera, "site": "hq", "source": f"kvs://{camera}", "sample_fps": 5.0,
+        "retry_base_s": 0.01, "policy": {"cooldown_s": 1.0, "clear_after_s": 1.0, "min_frames": 2},
+        "kvs": {"start": "EARLIEST"},
+    }))
+    return path
+
+
+def event_starts(alerts: list[AlertRecord], camera: str) -> dict[float, set[str]]:
+    """Media second of each event's first over-threshold frame -> the alert ids it was notified under."""
+    starts: dict[float, set[str]] = {}
+    for alert in alerts:
+        if alert.camera_id == camera:
+            starts.setdefault(round(alert.started_at.timestamp() - T0, 1), set()).add(alert.alert_id)
+    return starts
+
+
+@pytest.mark.timeout(180)
+def test_kills_mid_event_give_the_alerts_of_a_clean_run_under_the_same_ids(
+    local_stack: LocalStack, fake_endpoint: FakeEndpoint, tmp_path: Path
+) -> None:
+    # GIVEN two cameras fed the same live stream (two intruder events, min_frames 2), one worker each
+    fragments = two_event_fragments()
+    store = CheckpointStore("vigil-state", client=local_stack.client("dynamodb"))
+    with LocalKvsMedia() as kvs:
+        env = {**os.environ, **local_stack.env(), **kvs.env(),
+               "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": fake_endpoint.url, "PYTHONPATH": str(REPO_ROOT)}
+        workers = {}
+        for camera in ("cam-clean", "cam-killed"):
+            stream = kvs.stream(camera)
+            stream.follow_s = 0.5
+            for fragment in fragments[:2]:
+                stream.add_fragment(fragment)
+            config = worker_config(tmp_path / f"{camera}.json", camera)
+            workers[camera] = start_worker(config, env, tmp_path / f"{camera}.log")
+
+        def checkpointed(camera: str, i: int) -> bool:
+            checkpoint = store.load(camera)
+            return checkpoint is not None and int(checkpoint.fragment_number) >= BASE + i
+
+        # WHEN the camera sends a fragment at a time, and one worker is killed with SIGKILL whenever its
+        # checkpoint reaches a fragment inside an event (2-3 s and 7-8 s) or just after one, and restarted
+        kills = {3: False, 7: False, 8: False, 10: False}
+        for i, fragment in enumerate(fragments[2:], start=2):
+            for camera in workers:
+                kvs.stream(camera).add_fragment(fragment)
+            for at, done in kills.items():
+                if not done and i > at:
+                    wait_for(lambda at=at: checkpointed("cam-killed", at), 30, f"a checkpoint at fragment {at}")
+                    workers["cam-killed"].send_signal(signal.SIGKILL)
+                    workers["cam-killed"].wait(10)
+                    kills[at] = True
+                    workers["cam-killed"] = start_worker(tmp_path / "cam-killed.json", env, tmp_path / "cam-killed.log")
+            time.sleep(0.2)
+        for camera, worker in workers.items():
+            wait_for(lambda camera=camera: checkpointed(camera, N_FRAGMENTS - 1), 60, f"{camera} at the end")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(20) == 0, (tmp_path / f"{camera}.log").read_text()[-3000:]
+
+    # THEN the killed camera notified the same events as the clean one, each under a single alert id
+    alerts = alerts_on_stream(local_stack)
+    clean, killed = event_starts(alerts, "cam-clean"), event_starts(alerts, "cam-killed")
+    assert all(kills.values())
+    assert sorted(clean) == sorted(killed) == [2.0, 7.0]
+    assert {start: len(ids) for start, ids in killed.items()} == {2.0: 1, 7.0: 1}

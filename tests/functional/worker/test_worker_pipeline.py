@@ -252,6 +252,23 @@ def test_slow_endpoint_makes_the_reader_drop_frames_not_wait(
     assert stats.frames_analysed == len(fake_endpoint.requests)
 
 
+def test_a_catch_up_waits_for_the_analyser_and_drops_nothing(
+    local_stack: LocalStack, fake_endpoint: FakeEndpoint, make_video: Callable[..., Path]
+):
+    # GIVEN the same slow endpoint and queue of 1, but every frame older than the live edge when it is
+    # queued (a backlog after a restart or an outage: here live_edge_s is a microsecond)
+    fake_endpoint.delay_s = 0.05
+    video = make_video("gate.mp4", 60, intruder=(10, 50))
+
+    # WHEN the worker runs as fast as it can
+    stats, _ = run_worker(video, queue_size=1, live_edge_s=1e-6, motion={"threshold": 0.0})
+
+    # THEN the reader waited instead of dropping: every sampled frame was analysed
+    assert (stats.frames_sampled, stats.frames_analysed, stats.frames_dropped) == (30, 30, 0)
+    assert stats.frames_waited > 0
+    assert frames_accounted(stats.to_dict())
+
+
 def test_sigterm_stops_the_worker_and_writes_its_stats(
     local_stack: LocalStack, fake_endpoint: FakeEndpoint, make_video: Callable[..., Path], tmp_path: Path
 ):

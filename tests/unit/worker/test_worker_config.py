@@ -54,6 +54,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
         "motion": MotionConfig().model_dump(),
         "policy": PolicyConfig().model_dump(),
         "queue_size": 16,
+        "live_edge_s": 5.0,
         "batch_size": 1,
         "batch_max_wait_s": 0.05,
         "fleet_batch": FleetBatchConfig().model_dump(),

@@ -3,6 +3,7 @@ clear_after_s below it, and respect the cooldown. Deterministic alert ids."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -208,3 +209,19 @@ def test_event_type_is_part_of_the_id():
 )
 def test_severity_from_score_over_threshold(score: float, threshold: float, severity: Severity):
     assert severity_for(score, threshold) is severity
+
+
+@pytest.mark.parametrize("cut", range(1, 20))
+def test_a_policy_restored_from_a_snapshot_raises_what_an_uninterrupted_one_did(cut: int) -> None:
+    # GIVEN the scores of two events (the first starting at frame 2, one frame over, then a run)
+    scores = [0.1, 0.2, 1.5, 1.6, 2.0, *[0.1] * 12, 1.3, 1.4, 0.2]  # the first closes 2 s after frame 5
+    uninterrupted = feed(make_policy(), scores)
+    # WHEN a policy stops after `cut` frames (a worker killed) and a new one takes up its JSON snapshot
+    before = make_policy()
+    first = feed(before, scores[:cut])
+    after = make_policy()
+    after.restore(json.loads(json.dumps(before.snapshot())))
+    second = feed(after, scores[cut:], first_index=cut)
+    # THEN together they raised the same alerts, under the same ids, on the same frames
+    assert {i: a.alert_id for i, a in {**first, **second}.items()} == {i: a.alert_id for i, a in uninterrupted.items()}
+    assert len(uninterrupted) == 2
