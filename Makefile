@@ -158,3 +158,12 @@ deploy: $(STAMP)
 bench-inference: $(STAMP)
 	@echo "==> inference benchmark: raw forward vs /invocations over HTTP (bench/results/inference.json, ~2 min)"
 	$(BIN)/python bench/bench_inference.py $(ARGS)
+
+# --- worker restarts (issue 22) -------------------------------------------------------------------
+.PHONY: bench-restarts
+
+# A worker killed with SIGKILL at random moments beside one never killed, on the same live KVS stream:
+# events missing, events under a second id, repeats, restart to first analysed frame (bench/results/restarts.json).
+bench-restarts: $(STAMP)
+	@echo "==> worker restarts: SIGKILL at random moments vs a clean run (bench/results/restarts.json, ~2 min)"
+	$(BIN)/python bench/bench_restarts.py $(ARGS)

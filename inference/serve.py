@@ -21,6 +21,7 @@ import asyncio
 import errno
 import logging
 import os
+import signal
 import socket
 import sys
 import tarfile
@@ -215,19 +216,27 @@ class _Server(uvicorn.Server):
             print(self._announce, flush=True)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     args = get_args_parser().parse_args(argv)
     if args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
+    # uvicorn hands a SIGTERM back to the process once it has shut down; the default action would end
+    # it there, leaving the extracted model behind: exit through the `with` instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="vigil-model-") as workdir:
         try:
             sock = bind_socket(args.host, args.port)
             model_dir = unpack_model(args.model, Path(workdir))
             app = create_app(model_dir)  # also checks the model before any worker process starts
         except (ModelLoadError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            # name what the operator gave, not the folder it was extracted into
+            print(f"error: {str(exc).replace(str(workdir), str(args.model))}", file=sys.stderr)
             return 2
         host = f"[{args.host}]" if ":" in args.host else args.host
         port = sock.getsockname()[1]

@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -154,6 +157,42 @@ def test_cli_exits_2_with_one_line_for_a_port_in_use(server_url, tiny_model_dir)
     port = server_url.rsplit(":", 1)[1]
     result = serve("--model", str(tiny_model_dir), "--port", port)
     assert (result.returncode, result.stderr) == (2, f"error: port {port} on 127.0.0.1 is already in use\n")
+
+
+def packed(model_dir: Path, tmp_path: Path) -> Path:
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in model_dir.iterdir():
+            tar.add(path, arcname=path.name)
+    return archive
+
+
+def test_sigterm_stops_the_server_and_removes_the_extracted_model(tiny_model_dir, tmp_path):
+    # GIVEN the server on a model.tar.gz, extracting into a temporary folder of its own
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "inference.serve", "--model", str(packed(tiny_model_dir, tmp_path)), "--port", "0"],
+        cwd=REPO_ROOT, env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert server.stdout.readline().startswith("serving model")
+    assert [p.name[:12] for p in scratch.iterdir()] == ["vigil-model-"]
+    # WHEN it is stopped as SageMaker and ECS stop it
+    server.send_signal(signal.SIGTERM)
+    # THEN it exits 0 and leaves nothing behind
+    assert (server.wait(30), list(scratch.iterdir())) == (0, [])
+
+
+def test_a_model_that_cannot_load_is_named_as_given_not_as_extracted(tmp_path):
+    # GIVEN an archive that extracts but holds no model
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README").write_text("no model here")
+    archive = packed(empty, tmp_path)
+    # WHEN the server is started on it THEN the error names the archive the operator gave
+    result = serve("--model", str(archive), "--port", "0")
+    assert result.returncode == 2 and str(archive) in result.stderr and "vigil-model-" not in result.stderr
 
 
 def json_request(frames: np.ndarray) -> bytes:
