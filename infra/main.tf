@@ -39,6 +39,8 @@ module "model" {
   autoscaling         = var.endpoint_autoscaling
   data_capture        = var.endpoint_data_capture
   log_retention_days  = var.log_retention_days
+
+  manage_training_log_group = var.manage_sagemaker_training_log_group
 }
 
 module "alerts" {

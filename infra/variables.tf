@@ -110,15 +110,22 @@ variable "endpoint_instance_type" {
 }
 
 variable "endpoint_autoscaling" {
-  description = "Endpoint auto scaling on SageMakerVariantInvocationsPerInstance (model module's autoscaling)."
+  description = "Endpoint auto scaling on SageMakerVariantInvocationsPerInstance, and the instance count a roll-out starts at (null: max_capacity) (model module's autoscaling)."
   type = object({
     min_capacity                    = optional(number, 1)
     max_capacity                    = optional(number, 4)
+    rollout_instance_count          = optional(number)
     target_invocations_per_instance = optional(number, 600)
     scale_in_cooldown_s             = optional(number, 300)
     scale_out_cooldown_s            = optional(number, 60)
   })
   default = {}
+}
+
+variable "manage_sagemaker_training_log_group" {
+  description = "Create the account-wide /aws/sagemaker/TrainingJobs log group with the model module's key and log_retention_days. Leave false in an account that ever ran a SageMaker training job (the group exists and creating it fails), or import it first (docs/deploy.md)."
+  type        = bool
+  default     = false
 }
 
 variable "endpoint_data_capture" {

@@ -147,6 +147,7 @@ ROLES: dict[tuple[str, str], Role] = {
             "logs:CreateLogStream": "SageMaker hosting: container logs",
             "logs:DescribeLogStreams": "SageMaker hosting: container logs",
             "logs:PutLogEvents": "SageMaker hosting: container logs",
+            "cloudwatch:PutMetricData": "SageMaker hosting: instance metrics (/aws/sagemaker/Endpoints)",
         },
     ),
     ("model", "training"): Role(
@@ -160,6 +161,7 @@ ROLES: dict[tuple[str, str], Role] = {
             "logs:CreateLogStream": "SageMaker training: job logs",
             "logs:DescribeLogStreams": "SageMaker training: job logs",
             "logs:PutLogEvents": "SageMaker training: job logs",
+            "cloudwatch:PutMetricData": "SageMaker training: instance and algorithm metrics (/aws/sagemaker/TrainingJobs)",
         },
     ),
     ("console", "task"): Role("infra/modules/console/iam.tf data.aws_iam_policy_document.task", "console", {}),

@@ -1,0 +1,161 @@
+"""What AWS refuses at apply time (issue 16), one test per finding F1-F13 of the review: each would have
+failed on the configuration the review read. `terraform validate` and the provider schema check cannot
+see these: they are rules of the AWS APIs, of quotas, or of the order Terraform applies changes in."""
+
+from __future__ import annotations
+
+import re
+
+import infra_hcl
+import pytest
+
+
+def hcl_regex(expression: str) -> re.Pattern[str]:
+    """The first `regex("...", ...)` pattern inside an HCL expression, as Python sees it."""
+    match = re.search(r'regex\(\s*"((?:[^"\\]|\\.)*)"', expression)
+    assert match, expression
+    return re.compile(infra_hcl.hcl_string(match.group(1)))
+
+
+# --- F4: S3 server access logging needs SSE-S3 on its target bucket ----------------------------------------
+
+
+def test_f4_access_log_target_bucket_is_sse_s3_and_the_archive_stays_sse_kms():
+    # GIVEN the training_data module's encryption configurations
+    module = infra_hcl.module("training_data")
+    sse = module.resources["aws_s3_bucket_server_side_encryption_configuration"]
+    logging = module.resource("aws_s3_bucket_logging", "this")
+    # WHEN the archive's access logging names its target bucket
+    assert logging["target_bucket"] == "${aws_s3_bucket.logs.id}"
+    # THEN the target is encrypted with SSE-S3 (S3 never delivers logs into an SSE-KMS default bucket) ...
+    assert sse["logs"] == {
+        "bucket": "${aws_s3_bucket.logs.id}",
+        "rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}],
+    }
+    # ... the archive keeps its customer managed key, and nothing grants the logging service the key
+    assert sse["archive"]["rule"][0]["apply_server_side_encryption_by_default"] == [
+        {"sse_algorithm": "aws:kms", "kms_master_key_id": "${aws_kms_key.this.arn}"}
+    ]
+    for statement in infra_hcl.statements(module.policy_document("kms")):
+        for principal in statement.get("principals", []):
+            assert "logging.s3.amazonaws.com" not in principal["identifiers"]
+
+
+# --- F5: the model's name changes with every argument that forces a new model --------------------------------
+
+
+def test_f5_model_name_hashes_every_argument_that_forces_a_new_model():
+    # GIVEN the SageMaker model (create_before_destroy; every argument forces replacement: no UpdateModel)
+    model = infra_hcl.module("model")
+    body = model.resource("aws_sagemaker_model", "this")
+    assert body["lifecycle"][0]["create_before_destroy"] is True
+    identity = model.locals["model_identity"]
+    # WHEN its name is computed  THEN it hashes the whole identity ...
+    assert body["name"] == "${local.model_name}"
+    assert model.locals["model_name"] == (
+        "${var.name_prefix}-detector-${substr(sha256(jsonencode(local.model_identity)), 0, 8)}"
+    )
+    # ... and every argument of the model and its container is read from that identity, nothing else
+    (container,) = body["primary_container"]
+    arguments = {
+        **{key: value for key, value in body.items() if key not in {"name", "tags", "depends_on", "lifecycle",
+                                                                      "primary_container"}},
+        **container,
+    }
+    assert arguments == {key: f"${{local.model_identity.{key}}}" for key in arguments}
+    assert set(identity) == set(arguments)
+    # the container environment is one of them (the review's case: an environment change kept the name)
+    assert identity["environment"] == "${var.container_environment}"
+
+
+# --- F6: instance type changes and roll-outs with auto scaling registered ------------------------------
+
+
+def test_f6_instance_type_change_deregisters_auto_scaling_first():
+    # GIVEN the endpoint's scalable target  WHEN the instance type changes
+    model = infra_hcl.module("model")
+    holder = model.resource("terraform_data", "this")
+    target = model.resource("aws_appautoscaling_target", "this")
+    # THEN the holder of the instance type changes, which replaces the target (deregistered before the
+    # endpoint update that SageMaker refuses while it is registered, registered again after)
+    assert holder == {"input": "${var.instance_type}"}
+    assert target["lifecycle"] == [{"replace_triggered_by": ["${terraform_data.this}"]}]
+    assert target["resource_id"].startswith("endpoint/${aws_sagemaker_endpoint.this.name}/")
+    # and the policy hangs off the target, so it is replaced with it
+    policy = model.resource("aws_appautoscaling_policy", "this")
+    assert policy["resource_id"] == "${aws_appautoscaling_target.this.resource_id}"
+
+
+def test_f6_a_roll_out_starts_at_the_rollout_count_not_at_min_capacity():
+    model = infra_hcl.module("model")
+    (variant,) = model.resource("aws_sagemaker_endpoint_configuration", "this")["production_variants"]
+    assert variant["initial_instance_count"] == "${local.rollout_instance_count}"
+    assert model.locals["rollout_instance_count"] == (
+        "${coalesce(var.autoscaling.rollout_instance_count, var.autoscaling.max_capacity)}"
+    )
+    conditions = [v["condition"] for v in model.variables["autoscaling"]["validation"]]
+    assert any("rollout_instance_count" in condition for condition in conditions)
+    # the root passes the whole object through, so the operator can set it
+    assert "rollout_instance_count" in infra_hcl.root().variables["endpoint_autoscaling"]["type"]
+
+
+# --- F7: the account-wide training log group ------------------------------------------------------------
+
+
+def test_f7_account_wide_training_log_group_is_not_created_by_default():
+    model = infra_hcl.module("model")
+    group = model.resource("aws_cloudwatch_log_group", "training")
+    assert group["count"] == "${var.manage_training_log_group ? 1 : 0}"
+    assert model.variables["manage_training_log_group"]["default"] is False
+    root = infra_hcl.root()
+    assert root.variables["manage_sagemaker_training_log_group"]["default"] is False
+    assert root.modules["model"]["manage_training_log_group"] == "${var.manage_sagemaker_training_log_group}"
+    # the training role's log statement does not depend on the group being ours
+    statement = infra_hcl.statements_by_sid(model.policy_document("training"))["Logs"]
+    assert "aws_cloudwatch_log_group" not in " ".join(statement["resources"])
+
+
+# --- F11: SageMaker publishes instance metrics with the roles -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "namespace"),
+    [("endpoint", "/aws/sagemaker/Endpoints"), ("training", "/aws/sagemaker/TrainingJobs")],
+)
+def test_f11_sagemaker_roles_may_put_metrics_in_their_namespace_only(document, namespace):
+    statement = infra_hcl.statements_by_sid(infra_hcl.module("model").policy_document(document))[
+        "CloudWatchMetrics"
+    ]
+    assert statement["actions"] == ["cloudwatch:PutMetricData"]
+    assert statement["resources"] == ["*"]
+    assert statement["condition"] == [
+        {"test": "StringEquals", "variable": "cloudwatch:namespace", "values": [namespace]}
+    ]
+
+
+# --- F13: instance families with local NVMe storage refuse a volume KMS key ----------------------------
+
+# SageMaker hosting instance types with NVMe instance storage (no EBS ML storage volume) ...
+LOCAL_STORAGE = [
+    "ml.c5d.xlarge", "ml.c6gd.large", "ml.c6id.2xlarge", "ml.c7gd.large", "ml.m5d.large", "ml.m6gd.xlarge",
+    "ml.m6id.large", "ml.m7gd.large", "ml.r5d.large", "ml.r6gd.large", "ml.r6id.large", "ml.r7gd.large",
+    "ml.r8gd.large", "ml.x2iedn.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge", "ml.g6.xlarge", "ml.g6e.xlarge",
+    "ml.gr6.4xlarge", "ml.p3dn.24xlarge", "ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge",
+    "ml.p5e.48xlarge", "ml.p5en.48xlarge", "ml.p6-b200.48xlarge", "ml.trn1.2xlarge", "ml.trn1n.32xlarge",
+    "ml.trn2.48xlarge",
+]
+# ... and types with an EBS volume, which takes the module's key.
+EBS_ONLY = [
+    "ml.t2.medium", "ml.m5.large", "ml.m6i.xlarge", "ml.m7i.large", "ml.c5.xlarge", "ml.c6i.large",
+    "ml.c6g.large", "ml.c7g.large", "ml.r5.large", "ml.r6g.large", "ml.p3.2xlarge", "ml.inf1.xlarge", "ml.inf2.xlarge", "ml.m6g.large",
+]
+
+
+@pytest.mark.parametrize("instance_type", LOCAL_STORAGE + EBS_ONLY)
+def test_f13_volume_key_only_for_instance_types_without_local_storage(instance_type):
+    model = infra_hcl.module("model")
+    local = hcl_regex(model.locals["instance_has_local_storage"])
+    assert bool(local.search(instance_type)) == (instance_type in LOCAL_STORAGE)
+    # every one of them passes the variable's validation (p6-b200 has a hyphen)
+    for validation in model.variables["instance_type"]["validation"]:
+        assert hcl_regex(validation["condition"]).fullmatch(instance_type)
