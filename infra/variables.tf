@@ -198,13 +198,13 @@ variable "alert_lambda_zip_path" {
 }
 
 variable "alert_lambda" {
-  description = "The alert Lambda's memory (MB), timeout (s), architecture, log level and reserved concurrency (alerts module's lambda)."
+  description = "The alert Lambda's memory (MB), timeout (s), architecture, log level and reserved concurrency (null: none; alerts module's lambda)."
   type = object({
     memory_mb            = optional(number, 256)
     timeout_s            = optional(number, 60)
     architecture         = optional(string, "x86_64")
     log_level            = optional(string, "INFO")
-    reserved_concurrency = optional(number, 10)
+    reserved_concurrency = optional(number)
   })
   default = {}
 }

@@ -159,3 +159,91 @@ def test_f13_volume_key_only_for_instance_types_without_local_storage(instance_t
     # every one of them passes the variable's validation (p6-b200 has a hyphen)
     for validation in model.variables["instance_type"]["validation"]:
         assert hcl_regex(validation["condition"]).fullmatch(instance_type)
+
+
+# --- F8: the alert Lambda's reserved concurrency ------------------------------------------------------
+
+
+def test_f8_alert_lambda_reserves_no_concurrency_by_default():
+    # GIVEN the alerts module and the root  WHEN nothing is set
+    alerts = infra_hcl.module("alerts")
+    assert "reserved_concurrency = optional(number)" in alerts.variables["lambda"]["type"].replace('"', "")
+    assert "reserved_concurrency = optional(number)" in infra_hcl.root().variables["alert_lambda"]["type"]
+    # THEN the function draws on the unreserved pool (-1): new accounts (quota 10) cannot reserve any
+    function = alerts.resource("aws_lambda_function", "this")
+    assert function["reserved_concurrent_executions"] == "${coalesce(var.lambda.reserved_concurrency, -1)}"
+
+
+def test_f8_a_reservation_must_cover_every_shard_of_a_provisioned_stream():
+    function = infra_hcl.module("alerts").resource("aws_lambda_function", "this")
+    (precondition,) = function["lifecycle"][0]["precondition"]
+    condition = re.sub(r"\s+", " ", precondition["condition"])
+    assert "var.lambda.reserved_concurrency == null" in condition
+    assert 'var.stream.mode == "PROVISIONED"' in condition
+    assert ">= var.stream.shard_count * var.event_source.parallelization_factor" in condition
+
+
+# --- F9: services wait for their roles' policies and the secret's value -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module_name", "needed"),
+    [
+        ("worker", {"aws_iam_role_policy.task_exec", "aws_iam_role_policy.task"}),
+        (
+            "console",
+            {
+                "aws_iam_role_policy.task_exec",
+                "aws_iam_role_policy.task",
+                "aws_secretsmanager_secret_version.this",
+                "aws_lb_listener.this",
+            },
+        ),
+    ],
+)
+def test_f9_services_depend_on_their_role_policies_and_secret_values(module_name, needed):
+    # GIVEN the ECS service  THEN it is created only after the policies its task definition's roles need
+    # (the task definition names the roles, not the policies) and, for the console, the secret's value
+    module = infra_hcl.module(module_name)
+    service = module.resource("aws_ecs_service", "this")
+    depends = {reference.strip("${}") for reference in service.get("depends_on", [])}
+    assert needed <= depends
+    # every inline policy of the module's roles is covered, so a new one cannot be forgotten
+    policies = {f"aws_iam_role_policy.{name}" for name in module.resources["aws_iam_role_policy"]}
+    assert policies <= depends
+
+
+# --- F12: Fargate CPU and memory are one choice ---------------------------------------------------------
+
+FARGATE_SIZES = {  # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
+    256: [512, 1024, 2048],
+    512: [1024, 2048, 3072, 4096],
+    1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192],
+}
+
+
+def console_memory_sizes() -> dict[int, list[int]]:
+    """The cpu -> memory table inside the console's memory validation."""
+    (validation,) = infra_hcl.module("console").variables["memory"]["validation"]
+    condition = validation["condition"]
+    assert "size.cpu == var.cpu && contains(size.sizes, var.memory)" in condition
+    return {
+        int(cpu): [int(size) for size in sizes.split(",")]
+        for cpu, sizes in re.findall(r"cpu = (\d+), sizes = \[([\d, ]+)\]", condition)
+    }
+
+
+def test_f12_console_memory_is_validated_against_its_cpu():
+    assert console_memory_sizes() == FARGATE_SIZES
+    (cpu_validation,) = infra_hcl.module("console").variables["cpu"]["validation"]
+    assert cpu_validation["condition"] == "${contains([256, 512, 1024], var.cpu)}"
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(256, 4096), (1024, 512), (512, 512), (1024, 1024), (256, 1536)])
+def test_f12_invalid_fargate_pairs_are_refused(cpu, memory):
+    assert memory not in console_memory_sizes().get(cpu, [])
+
+
+def test_f12_defaults_are_a_valid_pair():
+    variables = infra_hcl.module("console").variables
+    assert variables["memory"]["default"] in FARGATE_SIZES[variables["cpu"]["default"]]

@@ -402,6 +402,14 @@ resource "aws_ecs_service" "this" {
     rollback = true
   }
 
-  depends_on = [aws_lb_listener.this]
-  tags       = var.tags
+  # The listener before the target group takes tasks; the execution role's policy (image pull, logs, the
+  # secret) and the secret's value before the first task: ECS injects VIGIL_CONSOLE_SECRET at start and
+  # a secret without a version fails the task. The task role's policy before the console calls AWS.
+  depends_on = [
+    aws_lb_listener.this,
+    aws_iam_role_policy.task_exec,
+    aws_iam_role_policy.task,
+    aws_secretsmanager_secret_version.this,
+  ]
+  tags = var.tags
 }

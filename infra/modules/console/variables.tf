@@ -156,12 +156,18 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Fargate memory per console task, MiB."
+  description = "Fargate memory per console task, MiB; must be a size Fargate offers for the chosen cpu."
   type        = number
   default     = 512
   validation {
-    condition     = var.memory >= 512 && var.memory <= 4096
-    error_message = "memory must be between 512 and 4096 MiB."
+    condition = anytrue([
+      for size in [
+        { cpu = 256, sizes = [512, 1024, 2048] },
+        { cpu = 512, sizes = [1024, 2048, 3072, 4096] },
+        { cpu = 1024, sizes = [2048, 3072, 4096, 5120, 6144, 7168, 8192] },
+      ] : size.cpu == var.cpu && contains(size.sizes, var.memory)
+    ])
+    error_message = "memory must be a Fargate size for the cpu: cpu 256: 512, 1024 or 2048; cpu 512: 1024-4096 in steps of 1024; cpu 1024: 2048-8192 in steps of 1024."
   }
 }
 

@@ -219,6 +219,11 @@ resource "aws_ecs_service" "this" {
 
   tags = var.tags
 
+  # The task definition names the roles, not their policies: without these the first tasks can start
+  # before the execution role may pull the image or write logs (and before the task role may read its
+  # streams), fail, and trip the circuit breaker on day one.
+  depends_on = [aws_iam_role_policy.task_exec, aws_iam_role_policy.task]
+
   lifecycle {
     ignore_changes = [desired_count] # owned by auto scaling after creation
   }
