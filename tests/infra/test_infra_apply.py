@@ -247,3 +247,59 @@ def test_f12_invalid_fargate_pairs_are_refused(cpu, memory):
 def test_f12_defaults_are_a_valid_pair():
     variables = infra_hcl.module("console").variables
     assert variables["memory"]["default"] in FARGATE_SIZES[variables["cpu"]["default"]]
+
+
+# --- F10: the frame-lag scaling policy has the same size at any fleet size ------------------------------
+
+
+def json_selector(selector: str, document: dict) -> object:
+    """Evaluate a CloudWatch Logs JSON selector of the form `$.Name` or `$.Name[0]`."""
+    match = re.fullmatch(r"\$\.(\w+)(?:\[(\d+)\])?", selector)
+    assert match, selector
+    value = document[match.group(1)]
+    return value[int(match.group(2))] if match.group(2) is not None else value
+
+
+def test_f10_frame_lag_policy_is_one_query_at_any_fleet_size():
+    # GIVEN the worker module  WHEN its lag policy is read
+    worker = infra_hcl.module("worker")
+    policy = worker.resource("aws_appautoscaling_policy", "lag")
+    text = repr(policy)
+    # THEN nothing in it is per camera: no dynamic block, no metric math over a list of cameras
+    assert "dynamic" not in text and "camera" not in text.lower() and "for_each" not in text
+    (configuration,) = policy["target_tracking_scaling_policy_configuration"]
+    (custom,) = configuration["customized_metric_specification"]
+    assert "metrics" not in custom and custom["statistic"] == "Maximum"
+    # and no resource of the module's scaling is created per camera
+    for type_ in ("aws_appautoscaling_policy", "aws_cloudwatch_log_metric_filter"):
+        for body in worker.resources[type_].values():
+            assert "for_each" not in body and "count" not in body
+
+
+def test_f10_metric_filter_reads_the_lag_from_the_workers_real_emf_line():
+    # GIVEN the EMF document the worker writes for a camera (worker.metrics, powertools)
+    from worker import metrics
+
+    record = metrics.emf_record("cam-7", {metrics.LAG_METRIC: 12.5, "FramesDecoded": 3}, {metrics.LAG_METRIC: "Seconds"})
+    without_lag = metrics.emf_record("cam-7", {"FramesDecoded": 3}, {})
+    # WHEN the worker module's metric filter is applied to it
+    worker = infra_hcl.module("worker")
+    metric_filter = worker.resource("aws_cloudwatch_log_metric_filter", "this")
+    assert metric_filter["log_group_name"] == "${aws_cloudwatch_log_group.this.name}"
+    lag = worker.locals["lag_metric"]
+    resolve = {"${local.lag_metric.name}": lag["name"]}
+    pattern = metric_filter["pattern"]
+    (transformation,) = metric_filter["metric_transformation"]
+    selector = transformation["value"]
+    for reference, value in resolve.items():
+        pattern, selector = pattern.replace(reference, value), selector.replace(reference, value)
+    match = re.fullmatch(r"\{ (\$\.\w+\[0\]) >= 0 \}", pattern)
+    assert match, pattern
+    # THEN the pattern matches lines with a lag, and the value is the lag in seconds
+    assert json_selector(match.group(1), record) >= 0
+    assert lag["name"] not in without_lag
+    assert json_selector(selector, record) == 12.5
+    assert (lag["namespace"], lag["name"], lag["dimension"]) == (metrics.NAMESPACE, metrics.LAG_METRIC, metrics.DIMENSION)
+    assert (transformation["namespace"], transformation["name"], transformation["unit"]) == (
+        "${local.lag_metric.namespace}", "${local.lag_metric.fleet_name}", "Seconds"
+    )

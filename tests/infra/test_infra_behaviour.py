@@ -251,18 +251,17 @@ def test_worker_service_scales_on_the_worst_cameras_frame_lag():
     policy = worker.resource("aws_appautoscaling_policy", "lag")
     (configuration,) = policy["target_tracking_scaling_policy_configuration"]
     (custom,) = configuration["customized_metric_specification"]
-    # THEN it tracks MAX over one FrameLagSeconds series per camera, the metric the alarms watch
-    (worst,) = custom["metrics"]
-    assert worst["return_data"] is True and worst["expression"].startswith("MAX([")
-    (per_camera,) = custom["dynamic"]
-    assert per_camera["metrics"]["for_each"] == "${local.camera_ids}"
-    (content,) = per_camera["metrics"]["content"]
-    (stat,) = content["metric_stat"]
-    (metric,) = stat["metric"]
-    assert (stat["stat"], metric["namespace"], metric["metric_name"], metric["dimensions"][0]["name"]) == (
-        "Maximum", "${local.lag_metric.namespace}", "${local.lag_metric.name}", "${local.lag_metric.dimension}"
-    )
-    assert worker.locals["lag_metric"] == {"namespace": "Vigil", "name": "FrameLagSeconds", "dimension": "CameraId"}
+    # THEN it tracks the Maximum of the fleet-wide series the metric filter derives from every camera's
+    # FrameLagSeconds, the metric the alarms watch per camera
+    assert custom == {
+        "namespace": "${aws_cloudwatch_log_metric_filter.this.metric_transformation[0].namespace}",
+        "metric_name": "${aws_cloudwatch_log_metric_filter.this.metric_transformation[0].name}",
+        "statistic": "Maximum",
+        "unit": "Seconds",
+    }
+    assert worker.locals["lag_metric"] == {
+        "namespace": "Vigil", "name": "FrameLagSeconds", "dimension": "CameraId", "fleet_name": "FleetFrameLagSeconds"
+    }
     alarm = infra_hcl.module("observability").resource("aws_cloudwatch_metric_alarm", "frame_lag")
     assert (alarm["namespace"], alarm["metric_name"], alarm["dimensions"]) == (
         "Vigil", "FrameLagSeconds", {"CameraId": "${each.key}"}

@@ -61,6 +61,7 @@ NO_DATA_AT_REST = {
     "aws_appautoscaling_policy",
     "aws_appautoscaling_target",
     "aws_cloudwatch_dashboard",
+    "aws_cloudwatch_log_metric_filter",  # a rule on an encrypted log group; its metric is CloudWatch's
     "aws_cloudwatch_metric_alarm",
     # An app client's settings; its secret is kept by Cognito (encrypted by the service, no key option).
     "aws_cognito_user_pool_client",
