@@ -68,6 +68,7 @@ resource "aws_s3_bucket" "archive" {
 }
 
 resource "aws_s3_bucket" "logs" {
+  #checkov:skip=CKV_AWS_145:S3 server access logging delivers only into an SSE-S3 target: with SSE-KMS by default the logs never arrive. The bucket holds request metadata, never footage (issue 16 F4).
   #checkov:skip=CKV2_AWS_62:No consumer of object events: the manifests index the access-log bucket's content, and nothing reacts to single objects.
   #checkov:skip=CKV_AWS_144:Not replicated to another region on purpose: footage of people stays in the deployment's region (data residency); versioning and lifecycle protect it.
   bucket        = "${local.bucket_name}-logs"
