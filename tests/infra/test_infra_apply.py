@@ -195,7 +195,7 @@ def test_f8_a_reservation_must_cover_every_shard_of_a_provisioned_stream():
             {
                 "aws_iam_role_policy.task_exec",
                 "aws_iam_role_policy.task",
-                "aws_secretsmanager_secret_version.this",
+                "aws_secretsmanager_secret_version.signing",
                 "aws_lb_listener.this",
             },
         ),
@@ -303,3 +303,126 @@ def test_f10_metric_filter_reads_the_lag_from_the_workers_real_emf_line():
     assert (transformation["namespace"], transformation["name"], transformation["unit"]) == (
         "${local.lag_metric.namespace}", "${local.lag_metric.fleet_name}", "Seconds"
     )
+
+
+# --- F1: the console's sign-in has a way out, chosen by the operator ------------------------------------
+
+
+def test_f1_root_offers_nat_transit_gateway_or_token_sign_in():
+    root = infra_hcl.root()
+    egress = root.variables["console_egress"]
+    assert egress["default"] == {}
+    assert 'mode               = optional(string, "nat_gateway")' in egress["type"] or "nat_gateway" in egress["type"]
+    for word in ("nat_gateway", "transit_gateway", "none", "$"):  # each mode, with its cost
+        assert word in egress["description"]
+    assert root.modules["network"]["egress"] == "${var.console_egress}"
+    assert root.modules["console"]["sign_in"] == '${var.console_egress.mode == "none" ? "token" : "cognito"}'
+    network = infra_hcl.module("network")
+    conditions = [v["condition"] for v in network.variables["egress"]["validation"]]
+    assert '${contains(["nat_gateway", "transit_gateway", "none"], var.egress.mode)}' in conditions
+
+
+def test_f1_nat_gateway_mode_routes_the_private_subnets_out():
+    # GIVEN egress.mode = nat_gateway  THEN a NAT gateway in a public subnet, the public subnet routed to an
+    # internet gateway, and the private route table's default route to the NAT gateway
+    network = infra_hcl.module("network")
+    nat_only = '${var.egress.mode == "nat_gateway" ? 1 : 0}'
+    for type_, name in [("aws_internet_gateway", "this"), ("aws_nat_gateway", "this"), ("aws_eip", "this"),
+                        ("aws_route_table", "public"), ("aws_route", "public_internet"), ("aws_route", "private_nat")]:
+        assert network.resource(type_, name)["count"] == nat_only, (type_, name)
+    assert network.resource("aws_route", "public_internet")["gateway_id"] == "${aws_internet_gateway.this[0].id}"
+    private_nat = network.resource("aws_route", "private_nat")
+    assert (private_nat["route_table_id"], private_nat["destination_cidr_block"], private_nat["nat_gateway_id"]) == (
+        "${aws_route_table.this.id}", "0.0.0.0/0", "${aws_nat_gateway.this[0].id}"
+    )
+    assert network.resource("aws_nat_gateway", "this")["subnet_id"] == "${aws_subnet.public[local.azs[0]].id}"
+    assert network.locals["public_subnet_cidrs"].startswith('${var.egress.mode == "nat_gateway" ? {')
+
+
+def test_f1_transit_gateway_mode_attaches_and_routes_to_the_operators_gateway():
+    network = infra_hcl.module("network")
+    attachment = network.resource("aws_ec2_transit_gateway_vpc_attachment", "this")
+    assert attachment["transit_gateway_id"] == "${var.egress.transit_gateway_id}"
+    route = network.resource("aws_route", "private_transit_gateway")
+    assert (route["route_table_id"], route["destination_cidr_block"]) == ("${aws_route_table.this.id}", "0.0.0.0/0")
+    assert route["transit_gateway_id"] == "${aws_ec2_transit_gateway_vpc_attachment.this[0].transit_gateway_id}"
+
+
+def test_f1_token_mode_needs_no_route_out_and_no_cognito():
+    console = infra_hcl.module("console")
+    assert console.locals["cognito"] == '${var.sign_in == "cognito"}'
+    assert console.locals["environment"]["VIGIL_CONSOLE_AUTH"] == '${local.cognito ? "alb" : "token"}'
+    # no HTTPS out of the VPC in token mode, no app client, a login token secret instead
+    for name in ("alb_to_idp", "task_to_alb_keys"):
+        rule = console.resource("aws_vpc_security_group_egress_rule", name)
+        assert rule["for_each"] == "${toset(local.cognito ? var.idp_egress_cidrs : [])}"
+    assert console.resource("aws_cognito_user_pool_client", "this")["count"] == "${local.cognito ? 1 : 0}"
+    for type_ in ("aws_secretsmanager_secret", "aws_secretsmanager_secret_version"):
+        assert console.resource(type_, "token")["count"] == "${local.cognito ? 0 : 1}"
+    assert console.variables["cognito"]["default"] is None
+    (precondition,) = console.resource("aws_lb_listener", "this")["lifecycle"][0]["precondition"]
+    assert precondition["condition"] == "${!local.cognito || var.cognito != null}"
+    # and the console really has a token mode that reads the token Terraform injects
+    from console import env
+
+    assert env.TOKEN_ENV == "VIGIL_CONSOLE_TOKEN" and env.AUTH_MODE_ENV == "VIGIL_CONSOLE_AUTH"
+
+
+def test_f1_worker_gets_no_internet_path_from_the_egress():
+    # the route table is shared, so the worker's security group is what keeps video off the NAT gateway
+    network = infra_hcl.module("network")
+    for name, rule in network.resources["aws_vpc_security_group_egress_rule"].items():
+        assert "cidr_ipv4" not in rule, name
+        assert rule["security_group_id"] == "${aws_security_group.worker.id}"
+
+
+# --- F2: the region must run KVS, and every interface endpoint service must exist there --------------------
+
+KVS_REGIONS = {  # https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/availability.html (2025), less China
+    "us-east-1", "us-east-2", "us-west-2", "us-gov-east-1", "us-gov-west-1", "af-south-1", "ap-east-1",
+    "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-2", "me-south-1", "sa-east-1",
+}
+
+
+def test_f2_root_accepts_only_kvs_regions():
+    validations = infra_hcl.root().variables["region"]["validation"]
+    lists = [re.findall(r'"([a-z0-9-]+)"', v["condition"]) for v in validations if "contains(" in v["condition"]]
+    (regions,) = lists
+    assert set(regions) == KVS_REGIONS
+    assert "us-west-1" not in regions and "eu-north-1" not in regions
+    assert infra_hcl.root().variables["region"]["default"] in KVS_REGIONS
+
+
+def test_f2_every_interface_endpoint_service_is_looked_up_at_plan_time():
+    network = infra_hcl.module("network")
+    lookup = network.data["aws_vpc_endpoint_service"]["interface"]
+    endpoint = network.resource("aws_vpc_endpoint", "interface")
+    assert lookup["for_each"] == endpoint["for_each"] == "${var.interface_endpoint_services}"
+    assert lookup["service_name"] == endpoint["service_name"] == "com.amazonaws.${local.region}.${each.key}"
+    assert lookup["service_type"] == "Interface"
+
+
+# --- F3: subnets and endpoints only in zones that offer every service ---------------------------------------
+
+
+def test_f3_zones_are_those_offering_every_interface_service():
+    network = infra_hcl.module("network")
+    assert network.locals["endpoint_zones"] == (
+        "${setintersection([for service in data.aws_vpc_endpoint_service.interface : service.availability_zones] ...)}"
+    )
+    usable = network.locals["usable_zones"]
+    assert "contains(local.endpoint_zones, name)" in usable
+    assert "!contains(var.excluded_zone_ids, data.aws_availability_zones.available.zone_ids[index])" in usable
+    assert network.locals["azs"] == "${slice(local.usable_zones, 0, min(var.az_count, length(local.usable_zones)))}"
+    # only real availability zones (no Local Zones)
+    (zone_filter,) = network.data["aws_availability_zones"]["available"]["filter"]
+    assert zone_filter == {"name": "opt-in-status", "values": ["opt-in-not-required"]}
+    # the subnets are built from local.azs, and each endpoint uses only subnets in zones it is offered in
+    assert network.locals["private_subnet_cidrs"].startswith("${{for index, az in local.azs :")
+    subnets = network.resource("aws_vpc_endpoint", "interface")["subnet_ids"]
+    assert "contains(data.aws_vpc_endpoint_service.interface[each.key].availability_zones, az)" in subnets
+    # too few zones is a plan error with a reason, not an AWS error at apply
+    (precondition,) = network.resource("aws_vpc", "this")["lifecycle"][0]["precondition"]
+    assert precondition["condition"] == "${length(local.azs) == var.az_count}"
+    assert network.variables["excluded_zone_ids"]["default"] == ["use1-az3"]

@@ -61,7 +61,12 @@ NO_DATA_AT_REST = {
     "aws_appautoscaling_policy",
     "aws_appautoscaling_target",
     "aws_cloudwatch_dashboard",
-    "aws_cloudwatch_log_metric_filter",  # a rule on an encrypted log group; its metric is CloudWatch's
+    "aws_cloudwatch_log_metric_filter",
+    "aws_ec2_transit_gateway_vpc_attachment",
+    "aws_eip",
+    "aws_internet_gateway",
+    "aws_nat_gateway",
+    "aws_route",  # a rule on an encrypted log group; its metric is CloudWatch's
     "aws_cloudwatch_metric_alarm",
     # An app client's settings; its secret is kept by Cognito (encrypted by the service, no key option).
     "aws_cognito_user_pool_client",
@@ -95,11 +100,11 @@ NO_DATA_AT_REST = {
     "aws_sns_topic_policy",
     "aws_sns_topic_subscription",
     "aws_subnet",
-    "terraform_data",  # a plan-time value holder (the endpoint's instance type), in the state only
     "aws_vpc",
     "aws_vpc_endpoint",
     "aws_vpc_security_group_egress_rule",
     "aws_vpc_security_group_ingress_rule",
+    "terraform_data",  # a plan-time value holder (the endpoint's instance type), in the state only
 }
 
 
@@ -421,7 +426,8 @@ EXPECTED_ROLE_STATEMENTS = {
         "EcrPull": (ECR_PULL, ["${aws_ecr_repository.this.arn}"]),
         "EcrAuthorization": (["ecr:GetAuthorizationToken"], ["*"]),
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
-        "SigningSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.this.arn}"]),
+        "SigningSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.signing.arn}"]),
+        "LoginTokenSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.token[0].arn}"]),
         "KmsSecret": (["kms:Decrypt"], ["${aws_kms_key.this.arn}"]),
     },
     ("model", "endpoint"): {
@@ -558,14 +564,19 @@ def test_logs_service_may_use_a_key_only_for_the_module_log_groups(module_name):
     assert all(":log-group:" in value and "*" not in value for value in condition["values"])
 
 
-def test_no_security_group_allows_ingress_from_anywhere_and_no_nat_or_internet_gateway():
+def test_no_security_group_allows_ingress_from_anywhere_and_internet_only_through_the_chosen_egress():
     network = infra_hcl.module("network")
-    assert "aws_nat_gateway" not in network.resources
-    assert "aws_internet_gateway" not in network.resources
+    # the NAT and internet gateways exist only when egress.mode chooses them (the console's sign-in)
+    for type_ in ("aws_nat_gateway", "aws_internet_gateway", "aws_eip"):
+        assert network.resource(type_, "this")["count"] == '${var.egress.mode == "nat_gateway" ? 1 : 0}', type_
     ingress = network.resources["aws_vpc_security_group_ingress_rule"]
     assert [rule.get("cidr_ipv4") for rule in ingress.values()] == [None]
     assert ingress["this"]["referenced_security_group_id"] == "${aws_security_group.worker.id}"
-    assert network.resource("aws_subnet", "this")["map_public_ip_on_launch"] is False
+    for subnet in network.resources["aws_subnet"].values():
+        assert subnet["map_public_ip_on_launch"] is False
+    # the worker's group reaches the endpoints only, whatever the route table says
+    for rule in network.resources["aws_vpc_security_group_egress_rule"].values():
+        assert "cidr_ipv4" not in rule
     for module_name in ("worker", "console"):
         service = infra_hcl.module(module_name).resource("aws_ecs_service", "this")
         assert service["network_configuration"][0]["assign_public_ip"] is False, module_name
@@ -579,10 +590,15 @@ def test_console_is_internal_and_reached_only_by_operators_over_https():
     (listener,) = console.resources["aws_lb_listener"].values()
     assert (listener["protocol"], listener["port"]) == ("HTTPS", 443)
     assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
-    # AND every request is authenticated with Cognito before it is forwarded
-    actions = sorted(listener["default_action"], key=lambda action: action["order"])
-    assert [action["type"] for action in actions] == ["authenticate-cognito", "forward"]
-    assert actions[0]["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
+    # AND with Cognito sign-in every request is authenticated before it is forwarded (in token mode the
+    # console checks the login token itself)
+    (cognito,) = listener["dynamic"]
+    assert cognito["default_action"]["for_each"] == "${local.cognito ? [var.cognito] : []}"
+    (authenticate,) = cognito["default_action"]["content"]
+    assert (authenticate["type"], authenticate["order"]) == ("authenticate-cognito", 1)
+    assert authenticate["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
+    (forward,) = listener["default_action"]
+    assert (forward["type"], forward["order"]) == ("forward", "${local.cognito ? 2 : 1}")
     # AND the ALB admits HTTPS from the operator networks only, which may never be 0.0.0.0/0
     ingress = console.resources["aws_vpc_security_group_ingress_rule"]
     assert {name: (rule["security_group_id"], rule.get("cidr_ipv4"), rule.get("referenced_security_group_id"))
