@@ -9,11 +9,13 @@ variable "region" {
     error_message = "region must be an AWS region name such as us-east-1 or eu-west-2."
   }
   validation {
-    # Kinesis Video Streams regions (https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/availability.html, 2025).
+    # Kinesis Video Streams regions (https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/availability.html and
+    # https://docs.aws.amazon.com/general/latest/gr/akv.html, 2025).
     condition = contains([
       "us-east-1", "us-east-2", "us-west-2", "us-gov-east-1", "us-gov-west-1", "af-south-1", "ap-east-1",
       "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
-      "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-2", "me-south-1", "sa-east-1",
+      "ap-southeast-5", "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-2", "me-south-1",
+      "sa-east-1",
     ], var.region)
     error_message = "region must be one where Kinesis Video Streams runs (us-east-1, us-east-2, us-west-2, eu-west-1 ...: see docs/deploy.md); e.g. us-west-1 and eu-north-1 have no KVS."
   }

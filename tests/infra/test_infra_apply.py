@@ -378,9 +378,11 @@ def test_f1_worker_gets_no_internet_path_from_the_egress():
 
 # --- F2: the region must run KVS, and every interface endpoint service must exist there --------------------
 
-KVS_REGIONS = {  # https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/availability.html (2025), less China
+KVS_REGIONS = {  # https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/availability.html and
+    # https://docs.aws.amazon.com/general/latest/gr/akv.html (2025), less China
     "us-east-1", "us-east-2", "us-west-2", "us-gov-east-1", "us-gov-west-1", "af-south-1", "ap-east-1",
     "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-5",
     "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-2", "me-south-1", "sa-east-1",
 }
 
