@@ -428,3 +428,20 @@ def test_f3_zones_are_those_offering_every_interface_service():
     (precondition,) = network.resource("aws_vpc", "this")["lifecycle"][0]["precondition"]
     assert precondition["condition"] == "${length(local.azs) == var.az_count}"
     assert network.variables["excluded_zone_ids"]["default"] == ["use1-az3"]
+
+
+# --- removing everything again (docs/deploy.md): one switch per kind of protected store ------------------
+
+
+def test_teardown_switches_reach_every_protected_store():
+    root = infra_hcl.root()
+    assert root.modules["training_data"]["force_destroy"] == "${var.force_destroy}"
+    for module_name in ("alerts", "worker", "console"):
+        assert root.modules[module_name]["deletion_protection"] == "${var.deletion_protection}"
+    # the image repositories go with the tables (destroy fails on a repository that holds images otherwise)
+    for module_name in ("worker", "console"):
+        repository = infra_hcl.module(module_name).resource("aws_ecr_repository", "this")
+        assert repository["force_delete"] == "${!var.deletion_protection}"
+    for module_name in ("worker", "alerts", "console"):
+        for table in infra_hcl.module(module_name).resources["aws_dynamodb_table"].values():
+            assert table["deletion_protection_enabled"] == "${var.deletion_protection}"

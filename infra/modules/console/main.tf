@@ -167,6 +167,7 @@ resource "aws_secretsmanager_secret_version" "token" {
 resource "aws_ecr_repository" "this" {
   name                 = local.name
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = !var.deletion_protection # destroy takes the images along only where the tables may go too
 
   image_scanning_configuration {
     scan_on_push = true

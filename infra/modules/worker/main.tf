@@ -84,6 +84,7 @@ resource "aws_kms_alias" "this" {
 resource "aws_ecr_repository" "this" {
   name                 = local.name
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = !var.deletion_protection # destroy takes the images along only where the tables may go too
 
   image_scanning_configuration {
     scan_on_push = true
