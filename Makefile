@@ -90,6 +90,16 @@ checkov: $(CHECKOV_VENV)/.installed
 	@echo "==> checkov over infra/ (each skip is a #checkov:skip=ID:reason comment inside its resource)"
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --compact --quiet --skip-download
 
+# Cost per camera-month (issue 16): prices in bench/prices.json (named, dated), work per camera from
+# bench/results/worker.json and inference.json.
+CAMERAS ?= 1000
+BITRATE_MBPS ?= 2
+FPS ?= 1
+
+.PHONY: cost
+cost: $(STAMP)
+	$(BIN)/python bench/cost.py --cameras $(CAMERAS) --bitrate-mbps $(BITRATE_MBPS) --fps $(FPS) $(ARGS)
+
 # --- alerts (issue 7) --------------------------------------------------------------------------------
 .PHONY: package-lambda bench-alerts
 
