@@ -425,8 +425,10 @@ def test_f3_zones_are_those_offering_every_interface_service():
     subnets = network.resource("aws_vpc_endpoint", "interface")["subnet_ids"]
     assert "contains(data.aws_vpc_endpoint_service.interface[each.key].availability_zones, az)" in subnets
     # too few zones is a plan error with a reason, not an AWS error at apply
-    (precondition,) = network.resource("aws_vpc", "this")["lifecycle"][0]["precondition"]
-    assert precondition["condition"] == "${length(local.azs) == var.az_count}"
+    zones, room = network.resource("aws_vpc", "this")["lifecycle"][0]["precondition"]
+    assert zones["condition"] == "${length(local.azs) == var.az_count}"
+    # and the public /24s (the VPC's last /20) never overlap a private /20
+    assert room["condition"] == '${var.egress.mode != "nat_gateway" || pow(2, local.newbits) > var.az_count}'
     assert network.variables["excluded_zone_ids"]["default"] == ["use1-az3"]
 
 

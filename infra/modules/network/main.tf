@@ -61,6 +61,10 @@ resource "aws_vpc" "this" {
       condition     = length(local.azs) == var.az_count
       error_message = "Fewer than az_count availability zones of this account offer every interface endpoint service (${join(", ", sort(var.interface_endpoint_services))}) outside excluded_zone_ids: lower az_count or choose another region."
     }
+    precondition {
+      condition     = var.egress.mode != "nat_gateway" || pow(2, local.newbits) > var.az_count
+      error_message = "vpc_cidr has room for az_count /20 private subnets but not for the NAT gateway's public subnets (its last /20): use a larger range (/17 for four zones)."
+    }
   }
 }
 
