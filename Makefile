@@ -43,13 +43,22 @@ clean:
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: infra-check tf-check checkov
+TF_SCHEMA_DIR := ../shared/tools/terraform-schema
 
-# Offline: every .tf parses (python-hcl2), wiring, security and least-privilege tests. Where a terraform
-# binary is installed (and can fetch the AWS provider): terraform fmt -check and validate as well.
+.PHONY: infra-check tf-check tf-schema checkov
+
+# Offline: every .tf parses (python-hcl2), wiring, security and least-privilege tests, and the provider
+# schema check (hashicorp/aws 6.20.0: unknown types/arguments/attributes, missing required arguments,
+# module wiring, cycles; exit 1 on any error). Where a terraform binary is installed (and can fetch the
+# AWS provider): terraform fmt -check and validate as well.
 infra-check: $(STAMP)
 	@echo "==> infra: offline checks (every .tf parses; wiring, security, least privilege vs the code's boto3 calls)"
 	$(BIN)/python -m pytest tests/infra -q -rs $(ARGS)
+	@if [ -f $(TF_SCHEMA_DIR)/tfschema_check.py ]; then \
+	  $(MAKE) --no-print-directory tf-schema || exit 1; \
+	else \
+	  echo "==> infra: $(TF_SCHEMA_DIR) is absent: provider schema check skipped (CI runs it: make tf-schema)"; \
+	fi
 	@if ! command -v terraform >/dev/null 2>&1; then \
 	  echo "==> infra: no terraform binary on PATH: terraform fmt -check and validate skipped (install Terraform >= 1.11 to run them)"; \
 	else \
@@ -64,6 +73,11 @@ infra-check: $(STAMP)
 
 tf-check: infra-check
 
+# The provider schema check alone; fails when the tool is absent (CI has ../shared beside the clone).
+tf-schema: $(STAMP)
+	@echo "==> infra: schema check against hashicorp/aws 6.20.0 ($(TF_SCHEMA_DIR))"
+	$(BIN)/python $(TF_SCHEMA_DIR)/tfschema_check.py $(TF_SCHEMA_DIR)/aws_schema_6.20.0.json infra
+
 # checkov lives in its own virtualenv (inside .venv/, which git and ruff ignore): it pins boto3 1.35 and
 # packaging 23, which conflict with ours.
 $(CHECKOV_VENV)/.installed:
@@ -75,6 +89,16 @@ $(CHECKOV_VENV)/.installed:
 checkov: $(CHECKOV_VENV)/.installed
 	@echo "==> checkov over infra/ (each skip is a #checkov:skip=ID:reason comment inside its resource)"
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --compact --quiet --skip-download
+
+# Cost per camera-month (issue 16): prices in bench/prices.json (named, dated), work per camera from
+# bench/results/worker.json and inference.json.
+CAMERAS ?= 1000
+BITRATE_MBPS ?= 2
+FPS ?= 1
+
+.PHONY: cost
+cost: $(STAMP)
+	$(BIN)/python bench/cost.py --cameras $(CAMERAS) --bitrate-mbps $(BITRATE_MBPS) --fps $(FPS) $(ARGS)
 
 # --- alerts (issue 7) --------------------------------------------------------------------------------
 .PHONY: package-lambda bench-alerts

@@ -6,6 +6,7 @@ module "network" {
   name_prefix             = var.name_prefix
   vpc_cidr                = var.vpc_cidr
   flow_log_retention_days = var.log_retention_days
+  egress                  = var.console_egress
 }
 
 module "video_ingest" {
@@ -39,6 +40,8 @@ module "model" {
   autoscaling         = var.endpoint_autoscaling
   data_capture        = var.endpoint_data_capture
   log_retention_days  = var.log_retention_days
+
+  manage_training_log_group = var.manage_sagemaker_training_log_group
 }
 
 module "alerts" {
@@ -100,6 +103,7 @@ module "console" {
   domain_name                 = var.console_domain_name
   certificate_arn             = var.console_certificate_arn
   cognito                     = var.console_cognito
+  sign_in                     = var.console_egress.mode == "none" ? "token" : "cognito"
   alert_history_table_name    = module.alerts.alert_history_table_name
   alert_history_table_arn     = module.alerts.alert_history_table_arn
   alert_history_kms_key_arn   = module.alerts.alert_kms_key_arn

@@ -105,6 +105,16 @@ output "console_url" {
   value       = module.console.console_url
 }
 
+output "console_login_token_secret_arn" {
+  description = "Secret holding the console's login token when console_egress.mode = \"none\" (token sign-in); null with Cognito."
+  value       = module.console.login_token_secret_arn
+}
+
+output "nat_public_ips" {
+  description = "Public IP of the NAT gateway the console's sign-in leaves through (console_egress.mode = \"nat_gateway\"); [] otherwise."
+  value       = module.network.nat_public_ips
+}
+
 output "console_load_balancer_dns_name" {
   description = "DNS name of the console's internal load balancer: point console_domain_name's record at it."
   value       = module.console.load_balancer_dns_name

@@ -1,12 +1,23 @@
 # Root inputs. Domain rules are validated in the modules that own them; each description names the module.
 
 variable "region" {
-  description = "AWS region everything is deployed to."
+  description = "AWS region everything is deployed to: one where Kinesis Video Streams runs (docs/deploy.md lists them; the China regions are not supported: their endpoint service names differ). The network module also checks at plan time that every interface endpoint service, kinesisvideo included, is offered there."
   type        = string
   default     = "us-east-1"
   validation {
     condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
     error_message = "region must be an AWS region name such as us-east-1 or eu-west-2."
+  }
+  validation {
+    # Kinesis Video Streams regions (https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/availability.html and
+    # https://docs.aws.amazon.com/general/latest/gr/akv.html, 2025).
+    condition = contains([
+      "us-east-1", "us-east-2", "us-west-2", "us-gov-east-1", "us-gov-west-1", "af-south-1", "ap-east-1",
+      "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+      "ap-southeast-5", "ca-central-1", "eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3", "eu-south-2", "me-south-1",
+      "sa-east-1",
+    ], var.region)
+    error_message = "region must be one where Kinesis Video Streams runs (us-east-1, us-east-2, us-west-2, eu-west-1 ...: see docs/deploy.md); e.g. us-west-1 and eu-north-1 have no KVS."
   }
 }
 
@@ -110,15 +121,22 @@ variable "endpoint_instance_type" {
 }
 
 variable "endpoint_autoscaling" {
-  description = "Endpoint auto scaling on SageMakerVariantInvocationsPerInstance (model module's autoscaling)."
+  description = "Endpoint auto scaling on SageMakerVariantInvocationsPerInstance, and the instance count a roll-out starts at (null: max_capacity) (model module's autoscaling)."
   type = object({
     min_capacity                    = optional(number, 1)
     max_capacity                    = optional(number, 4)
+    rollout_instance_count          = optional(number)
     target_invocations_per_instance = optional(number, 600)
     scale_in_cooldown_s             = optional(number, 300)
     scale_out_cooldown_s            = optional(number, 60)
   })
   default = {}
+}
+
+variable "manage_sagemaker_training_log_group" {
+  description = "Create the account-wide /aws/sagemaker/TrainingJobs log group with the model module's key and log_retention_days. Leave false in an account that ever ran a SageMaker training job (the group exists and creating it fails), or import it first (docs/deploy.md)."
+  type        = bool
+  default     = false
 }
 
 variable "endpoint_data_capture" {
@@ -191,13 +209,13 @@ variable "alert_lambda_zip_path" {
 }
 
 variable "alert_lambda" {
-  description = "The alert Lambda's memory (MB), timeout (s), architecture, log level and reserved concurrency (alerts module's lambda)."
+  description = "The alert Lambda's memory (MB), timeout (s), architecture, log level and reserved concurrency (null: none; alerts module's lambda)."
   type = object({
     memory_mb            = optional(number, 256)
     timeout_s            = optional(number, 60)
     architecture         = optional(string, "x86_64")
     log_level            = optional(string, "INFO")
-    reserved_concurrency = optional(number, 10)
+    reserved_concurrency = optional(number)
   })
   default = {}
 }
@@ -276,7 +294,7 @@ variable "console_operator_cidrs" {
 }
 
 variable "console_cognito" {
-  description = "Cognito user pool operators sign in with: ARN, id, hosted-UI domain prefix, the attribute listing an operator's sites, group -> sites, session timeout (console module's cognito)."
+  description = "Cognito user pool operators sign in with: ARN, id, hosted-UI domain prefix, the attribute listing an operator's sites, group -> sites, session timeout (console module's cognito); null with console_egress.mode = \"none\" (token sign-in)."
   type = object({
     user_pool_arn    = string
     user_pool_id     = string
@@ -285,6 +303,16 @@ variable "console_cognito" {
     group_sites      = optional(map(list(string)), {})
     session_timeout  = optional(number, 43200)
   })
+  default = null # needed unless console_egress.mode = "none" (token sign-in)
+}
+
+variable "console_egress" {
+  description = "How the console's Cognito sign-in reaches the internet (network module's egress): `nat_gateway` (default; one NAT gateway, about $33/month plus $0.045/GB in us-east-1), `transit_gateway` with transit_gateway_id (a central egress VPC or proxy you run; attachment about $36/month plus $0.02/GB), or `none` (no route out, $0: operators sign in with a login token from Secrets Manager instead of Cognito). See docs/deploy.md."
+  type = object({
+    mode               = optional(string, "nat_gateway")
+    transit_gateway_id = optional(string)
+  })
+  default = {}
 }
 
 variable "console_idp_egress_cidrs" {

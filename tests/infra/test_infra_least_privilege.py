@@ -147,6 +147,7 @@ ROLES: dict[tuple[str, str], Role] = {
             "logs:CreateLogStream": "SageMaker hosting: container logs",
             "logs:DescribeLogStreams": "SageMaker hosting: container logs",
             "logs:PutLogEvents": "SageMaker hosting: container logs",
+            "cloudwatch:PutMetricData": "SageMaker hosting: instance metrics (/aws/sagemaker/Endpoints)",
         },
     ),
     ("model", "training"): Role(
@@ -160,6 +161,7 @@ ROLES: dict[tuple[str, str], Role] = {
             "logs:CreateLogStream": "SageMaker training: job logs",
             "logs:DescribeLogStreams": "SageMaker training: job logs",
             "logs:PutLogEvents": "SageMaker training: job logs",
+            "cloudwatch:PutMetricData": "SageMaker training: instance and algorithm metrics (/aws/sagemaker/TrainingJobs)",
         },
     ),
     ("console", "task"): Role("infra/modules/console/iam.tf data.aws_iam_policy_document.task", "console", {}),
@@ -170,7 +172,7 @@ ROLES: dict[tuple[str, str], Role] = {
             **dict.fromkeys(ECR_PULL, "ECS agent: pull the console image"),
             "logs:CreateLogStream": "ECS awslogs driver",
             "logs:PutLogEvents": "ECS awslogs driver",
-            "secretsmanager:GetSecretValue": "ECS agent: inject VIGIL_CONSOLE_SECRET (the container's `secrets`)",
+            "secretsmanager:GetSecretValue": "ECS agent: inject VIGIL_CONSOLE_SECRET and, in token mode, VIGIL_CONSOLE_TOKEN (the container's `secrets`)",
         },
     ),
     ("network", "flow_logs"): Role(
@@ -548,8 +550,7 @@ def test_every_environment_variable_the_lambda_reads_is_set_by_terraform():
 
 # Console variables (console/env.py) Terraform leaves unset, with the reason.
 CONSOLE_ENV_NOT_FROM_TERRAFORM = {
-    "VIGIL_CONSOLE_TOKEN": "local mode (VIGIL_CONSOLE_AUTH=token) only: on AWS the ALB's OIDC headers sign in",
-    "VIGIL_CONSOLE_LOCAL_SITES": "local mode only: the token operator's sites",
+    "VIGIL_CONSOLE_LOCAL_SITES": "token mode: the token operator sees every site (the default)",
     "VIGIL_CONSOLE_LINK_EXPIRY_S": "optional: the console's default link lifetime applies",
     "AWS_DEFAULT_REGION": "AWS_REGION is set instead (either is read)",
 }
@@ -557,7 +558,7 @@ CONSOLE_ENV_NOT_FROM_TERRAFORM = {
 
 def console_environment() -> set[str]:
     task = infra_hcl.module("console").resource("aws_ecs_task_definition", "this")
-    secrets = set(re.findall(r'secrets = \[\{name = "([A-Z0-9_]+)"', task["container_definitions"]))
+    secrets = set(re.findall(r'\{name = "([A-Z0-9_]+)", valueFrom = ', task["container_definitions"]))
     return set(infra_hcl.module("console").locals["environment"]) | secrets
 
 

@@ -61,6 +61,12 @@ NO_DATA_AT_REST = {
     "aws_appautoscaling_policy",
     "aws_appautoscaling_target",
     "aws_cloudwatch_dashboard",
+    "aws_cloudwatch_log_metric_filter",
+    "aws_ec2_transit_gateway_vpc_attachment",
+    "aws_eip",
+    "aws_internet_gateway",
+    "aws_nat_gateway",
+    "aws_route",  # a rule on an encrypted log group; its metric is CloudWatch's
     "aws_cloudwatch_metric_alarm",
     # An app client's settings; its secret is kept by Cognito (encrypted by the service, no key option).
     "aws_cognito_user_pool_client",
@@ -98,6 +104,7 @@ NO_DATA_AT_REST = {
     "aws_vpc_endpoint",
     "aws_vpc_security_group_egress_rule",
     "aws_vpc_security_group_ingress_rule",
+    "terraform_data",  # a plan-time value holder (the endpoint's instance type), in the state only
 }
 
 
@@ -126,9 +133,18 @@ def test_every_resource_type_is_classified_for_encryption():
     assert sorted(used - ENCRYPTED_TYPES - NO_DATA_AT_REST) == []
 
 
+# The one store not under a customer managed key: S3 server access logging delivers only into a target
+# bucket encrypted with SSE-S3 (with SSE-KMS the logs never arrive); it holds request metadata, no footage.
+SSE_S3_ONLY = {("training_data", "aws_s3_bucket_server_side_encryption_configuration", "logs")}
+
+
 @pytest.mark.parametrize(
     ("module_name", "type_", "name", "body"),
-    [r for r in all_resources() if r[1] in ENCRYPTED_TYPES - {"aws_sagemaker_endpoint_configuration"}],
+    [
+        r
+        for r in all_resources()
+        if r[1] in ENCRYPTED_TYPES - {"aws_sagemaker_endpoint_configuration"} and r[:3] not in SSE_S3_ONLY
+    ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_data_at_rest_is_encrypted_with_a_customer_managed_key(module_name, type_, name, body):
@@ -143,12 +159,16 @@ def test_endpoint_volume_and_data_capture_use_customer_managed_keys():
     assert capture["kms_key_id"] == "${var.archive_kms_key_arn}"
 
 
-def test_every_s3_bucket_has_kms_encryption_versioning_and_a_public_access_block():
+def test_every_s3_bucket_has_encryption_versioning_and_a_public_access_block():
     module = infra_hcl.module("training_data")
     buckets = set(module.resources["aws_s3_bucket"])
     assert module.locals["buckets"] == {name: f"${{aws_s3_bucket.{name}}}" for name in buckets}
+    # one encryption configuration per bucket (the archive: SSE-KMS; the access-log target: SSE-S3)
+    assert {
+        name: body["bucket"]
+        for name, body in module.resources["aws_s3_bucket_server_side_encryption_configuration"].items()
+    } == {name: f"${{aws_s3_bucket.{name}.id}}" for name in buckets}
     for type_ in (
-        "aws_s3_bucket_server_side_encryption_configuration",
         "aws_s3_bucket_public_access_block",
         "aws_s3_bucket_versioning",
         "aws_s3_bucket_ownership_controls",
@@ -246,12 +266,16 @@ def key_policy_documents(module_name: str) -> set[str]:
     ("module_name", "name", "document"), all_policy_documents(), ids=lambda v: v if isinstance(v, str) else ""
 )
 def test_star_resources_only_where_the_api_has_no_resource_level_permissions(module_name, name, document):
-    # In a key policy "*" is the key itself; otherwise only ecr:GetAuthorizationToken may use "*".
+    # In a key policy "*" is the key itself; otherwise only ecr:GetAuthorizationToken and
+    # cloudwatch:PutMetricData (scoped by a cloudwatch:namespace condition instead) may use "*".
     for statement in infra_hcl.statements(document):
         if "*" in statement.get("resources", []) and name not in key_policy_documents(module_name):
-            assert statement["actions"] == ["ecr:GetAuthorizationToken"], (
+            assert statement["actions"] in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"]), (
                 f"{module_name}/{name}/{statement['sid']}"
             )
+            if statement["actions"] == ["cloudwatch:PutMetricData"]:
+                (condition,) = statement["condition"]
+                assert (condition["test"], condition["variable"]) == ("StringEquals", "cloudwatch:namespace")
 
 
 def role_policies() -> list[tuple[str, str, dict]]:
@@ -402,7 +426,8 @@ EXPECTED_ROLE_STATEMENTS = {
         "EcrPull": (ECR_PULL, ["${aws_ecr_repository.this.arn}"]),
         "EcrAuthorization": (["ecr:GetAuthorizationToken"], ["*"]),
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
-        "SigningSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.this.arn}"]),
+        "SigningSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.signing.arn}"]),
+        "LoginTokenSecret": (["secretsmanager:GetSecretValue"], ["${aws_secretsmanager_secret.token[0].arn}"]),
         "KmsSecret": (["kms:Decrypt"], ["${aws_kms_key.this.arn}"]),
     },
     ("model", "endpoint"): {
@@ -414,6 +439,7 @@ EXPECTED_ROLE_STATEMENTS = {
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
             ["${aws_cloudwatch_log_group.endpoint.arn}", "${aws_cloudwatch_log_group.endpoint.arn}:*"],
         ),
+        "CloudWatchMetrics": (["cloudwatch:PutMetricData"], ["*"]),
         "KmsArchiveRead": (["kms:Decrypt"], ["${var.archive_kms_key_arn}"]),
         "KmsDataCapture": (["kms:GenerateDataKey"], ["${var.archive_kms_key_arn}"]),
     },
@@ -440,6 +466,7 @@ EXPECTED_ROLE_STATEMENTS = {
                 "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.training_log_group_name}:*"
             ],
         ),
+        "CloudWatchMetrics": (["cloudwatch:PutMetricData"], ["*"]),
         "KmsArchive": (["kms:Decrypt", "kms:GenerateDataKey"], ["${var.archive_kms_key_arn}"]),
     },
     ("network", "flow_logs"): {
@@ -537,14 +564,19 @@ def test_logs_service_may_use_a_key_only_for_the_module_log_groups(module_name):
     assert all(":log-group:" in value and "*" not in value for value in condition["values"])
 
 
-def test_no_security_group_allows_ingress_from_anywhere_and_no_nat_or_internet_gateway():
+def test_no_security_group_allows_ingress_from_anywhere_and_internet_only_through_the_chosen_egress():
     network = infra_hcl.module("network")
-    assert "aws_nat_gateway" not in network.resources
-    assert "aws_internet_gateway" not in network.resources
+    # the NAT and internet gateways exist only when egress.mode chooses them (the console's sign-in)
+    for type_ in ("aws_nat_gateway", "aws_internet_gateway", "aws_eip"):
+        assert network.resource(type_, "this")["count"] == '${var.egress.mode == "nat_gateway" ? 1 : 0}', type_
     ingress = network.resources["aws_vpc_security_group_ingress_rule"]
     assert [rule.get("cidr_ipv4") for rule in ingress.values()] == [None]
     assert ingress["this"]["referenced_security_group_id"] == "${aws_security_group.worker.id}"
-    assert network.resource("aws_subnet", "this")["map_public_ip_on_launch"] is False
+    for subnet in network.resources["aws_subnet"].values():
+        assert subnet["map_public_ip_on_launch"] is False
+    # the worker's group reaches the endpoints only, whatever the route table says
+    for rule in network.resources["aws_vpc_security_group_egress_rule"].values():
+        assert "cidr_ipv4" not in rule
     for module_name in ("worker", "console"):
         service = infra_hcl.module(module_name).resource("aws_ecs_service", "this")
         assert service["network_configuration"][0]["assign_public_ip"] is False, module_name
@@ -558,10 +590,15 @@ def test_console_is_internal_and_reached_only_by_operators_over_https():
     (listener,) = console.resources["aws_lb_listener"].values()
     assert (listener["protocol"], listener["port"]) == ("HTTPS", 443)
     assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
-    # AND every request is authenticated with Cognito before it is forwarded
-    actions = sorted(listener["default_action"], key=lambda action: action["order"])
-    assert [action["type"] for action in actions] == ["authenticate-cognito", "forward"]
-    assert actions[0]["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
+    # AND with Cognito sign-in every request is authenticated before it is forwarded (in token mode the
+    # console checks the login token itself)
+    (cognito,) = listener["dynamic"]
+    assert cognito["default_action"]["for_each"] == "${local.cognito ? [var.cognito] : []}"
+    (authenticate,) = cognito["default_action"]["content"]
+    assert (authenticate["type"], authenticate["order"]) == ("authenticate-cognito", 1)
+    assert authenticate["authenticate_cognito"][0]["on_unauthenticated_request"] == "authenticate"
+    (forward,) = listener["default_action"]
+    assert (forward["type"], forward["order"]) == ("forward", "${local.cognito ? 2 : 1}")
     # AND the ALB admits HTTPS from the operator networks only, which may never be 0.0.0.0/0
     ingress = console.resources["aws_vpc_security_group_ingress_rule"]
     assert {name: (rule["security_group_id"], rule.get("cidr_ipv4"), rule.get("referenced_security_group_id"))

@@ -207,6 +207,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:A dead-letter queue applies to asynchronous invocations only; this function is invoked synchronously by its Kinesis event source mapping, whose on-failure destination is the DLQ (aws_sqs_queue.this).
   #checkov:skip=CKV_AWS_117:Outside a VPC on purpose: the function handles no video, only alert records, and calls only SNS, DynamoDB and S3 presigning; in a VPC it would need an SNS interface endpoint and ec2:*NetworkInterface on "*".
   #checkov:skip=CKV_AWS_272:The package is built reproducibly by `make package-lambda` and pinned by source_code_hash; code signing needs an AWS Signer profile this project does not manage.
+  #checkov:skip=CKV_AWS_115:No reserved concurrency by default: new accounts cannot reserve any (quota 10, 10 kept unreserved) and a fixed cap throttles an ON_DEMAND stream's growing shard count; lambda.reserved_concurrency sets one for PROVISIONED streams.
   #checkov:skip=CKV_AWS_50:No X-Ray: tracing needs xray:PutTraceSegments on "*"; latency is measured per alert (EMF metric from detected_at) and batch failures are logged with their reason.
   function_name    = local.function_name
   description      = "Turns alert records from the ${aws_kinesis_stream.this.name} stream into SNS notifications."
@@ -218,9 +219,11 @@ resource "aws_lambda_function" "this" {
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   memory_size      = var.lambda.memory_mb
   timeout          = var.lambda.timeout_s
-  # Caps the function (and guarantees it this much of the account's concurrency); the mapping runs at
-  # most shards x parallelization_factor invocations at once.
-  reserved_concurrent_executions = var.lambda.reserved_concurrency
+  # No reservation by default (-1): an account at the default concurrency quota of 10 (new accounts) cannot
+  # reserve any (AWS keeps 10 unreserved), and a fixed cap throttles the mapping once the stream has more
+  # shards x parallelization_factor than the cap (ON_DEMAND streams add shards with load). A reservation
+  # is for PROVISIONED streams only, sized by the precondition below.
+  reserved_concurrent_executions = coalesce(var.lambda.reserved_concurrency, -1)
   kms_key_arn                    = aws_kms_key.this.arn # environment variables at rest
 
   environment {
@@ -246,6 +249,16 @@ resource "aws_lambda_function" "this" {
   tags = var.tags
 
   depends_on = [aws_iam_role_policy.this]
+
+  lifecycle {
+    precondition {
+      condition = var.lambda.reserved_concurrency == null || (
+        var.stream.mode == "PROVISIONED" &&
+        coalesce(var.lambda.reserved_concurrency, 0) >= var.stream.shard_count * var.event_source.parallelization_factor
+      )
+      error_message = "lambda.reserved_concurrency caps the function below what the event source mapping runs (one invocation per shard x parallelization_factor): set it to at least stream.shard_count x event_source.parallelization_factor with a PROVISIONED stream, or leave it null (ON_DEMAND streams add shards with load)."
+    }
+  }
 }
 
 resource "aws_lambda_event_source_mapping" "this" {

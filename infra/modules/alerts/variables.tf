@@ -40,13 +40,13 @@ variable "lambda_zip_path" {
 }
 
 variable "lambda" {
-  description = "The alert Lambda: memory (MB), timeout (s), CPU architecture of the built package, log level, reserved concurrency (at least the stream's shards x parallelization_factor)."
+  description = "The alert Lambda: memory (MB), timeout (s), CPU architecture of the built package, log level, reserved concurrency (null, the default: none, the function draws on the account's unreserved pool; a number reserves and caps it, and must be at least the PROVISIONED stream's shard_count x parallelization_factor)."
   type = object({
     memory_mb            = optional(number, 256)
     timeout_s            = optional(number, 60)
     architecture         = optional(string, "x86_64")
     log_level            = optional(string, "INFO")
-    reserved_concurrency = optional(number, 10)
+    reserved_concurrency = optional(number)
   })
   default = {}
   validation {
@@ -66,8 +66,8 @@ variable "lambda" {
     error_message = "lambda.log_level must be DEBUG, INFO, WARNING or ERROR."
   }
   validation {
-    condition     = var.lambda.reserved_concurrency >= 1 && var.lambda.reserved_concurrency <= 1000
-    error_message = "lambda.reserved_concurrency must be between 1 and 1000."
+    condition     = var.lambda.reserved_concurrency == null || (coalesce(var.lambda.reserved_concurrency, 1) >= 1 && coalesce(var.lambda.reserved_concurrency, 1) <= 1000)
+    error_message = "lambda.reserved_concurrency must be null (no reservation) or between 1 and 1000."
   }
 }
 

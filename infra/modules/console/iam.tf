@@ -54,7 +54,16 @@ data "aws_iam_policy_document" "task_exec" {
   statement {
     sid       = "SigningSecret"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.this.arn]
+    resources = [aws_secretsmanager_secret.signing.arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.cognito ? [] : ["LoginTokenSecret"]
+    content {
+      sid       = statement.value
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [aws_secretsmanager_secret.token[0].arn]
+    }
   }
 
   statement {

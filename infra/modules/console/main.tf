@@ -15,14 +15,17 @@ locals {
   container_name = "console"
   container_port = 8080
   log_group_name = "/ecs/${local.name}"
+  # cognito: the ALB signs operators in (needs HTTPS out to Cognito and the ALB key service); token: the
+  # console checks a login token kept in Secrets Manager (no route out needed; every operator sees every site).
+  cognito = var.sign_in == "cognito"
 
   # What the console reads at start-up (console/env.py holds these names).
   environment = {
     AWS_REGION                = local.region
-    VIGIL_CONSOLE_AUTH        = "alb"
+    VIGIL_CONSOLE_AUTH        = local.cognito ? "alb" : "token"
     VIGIL_CONSOLE_ALB_ARN     = aws_lb.this.arn
-    VIGIL_CONSOLE_SITES_CLAIM = var.cognito.sites_claim
-    VIGIL_CONSOLE_GROUP_SITES = jsonencode(var.cognito.group_sites)
+    VIGIL_CONSOLE_SITES_CLAIM = try(var.cognito.sites_claim, "custom:vigil_sites")
+    VIGIL_CONSOLE_GROUP_SITES = jsonencode(try(var.cognito.group_sites, {}))
     VIGIL_ALERT_HISTORY_TABLE = var.alert_history_table_name
     VIGIL_CONSOLE_AUDIT_TABLE = aws_dynamodb_table.this.name
     VIGIL_STATE_TABLE         = var.state_table_name
@@ -111,7 +114,7 @@ resource "aws_dynamodb_table" "this" {
 
 # --- CSRF signing secret, shared by every console task -----------------------------------------------
 
-resource "aws_secretsmanager_secret" "this" {
+resource "aws_secretsmanager_secret" "signing" {
   #checkov:skip=CKV2_AWS_57:Rotation would sign every open form out; the secret only signs CSRF tokens and is replaced by tainting this resource.
   name                    = "${local.name}/signing-key"
   description             = "Signs the console's CSRF tokens (VIGIL_CONSOLE_SECRET)."
@@ -120,14 +123,42 @@ resource "aws_secretsmanager_secret" "this" {
   tags                    = var.tags
 }
 
-ephemeral "aws_secretsmanager_random_password" "this" {
+ephemeral "aws_secretsmanager_random_password" "signing" {
   password_length     = 48
   exclude_punctuation = true
 }
 
-resource "aws_secretsmanager_secret_version" "this" {
-  secret_id                = aws_secretsmanager_secret.this.id
-  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.this.random_password
+resource "aws_secretsmanager_secret_version" "signing" {
+  secret_id                = aws_secretsmanager_secret.signing.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.signing.random_password
+  secret_string_wo_version = 1
+}
+
+# --- token sign-in (sign_in = "token"): the login token operators open the console with ---------------
+
+resource "aws_secretsmanager_secret" "token" {
+  #checkov:skip=CKV2_AWS_57:Rotation would sign every operator out at random; the token is replaced by tainting the version (docs/deploy.md).
+  count = local.cognito ? 0 : 1
+
+  name                    = "${local.name}/login-token"
+  description             = "The console's login token (VIGIL_CONSOLE_TOKEN): https://<console>/alerts?token=<value>."
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}
+
+ephemeral "aws_secretsmanager_random_password" "token" {
+  count = local.cognito ? 0 : 1
+
+  password_length     = 32
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret_version" "token" {
+  count = local.cognito ? 0 : 1
+
+  secret_id                = aws_secretsmanager_secret.token[0].id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.token[0].random_password
   secret_string_wo_version = 1
 }
 
@@ -136,6 +167,7 @@ resource "aws_secretsmanager_secret_version" "this" {
 resource "aws_ecr_repository" "this" {
   name                 = local.name
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = !var.deletion_protection # destroy takes the images along only where the tables may go too
 
   image_scanning_configuration {
     scan_on_push = true
@@ -178,7 +210,7 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_tasks" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_idp" {
-  for_each          = toset(var.idp_egress_cidrs)
+  for_each          = toset(local.cognito ? var.idp_egress_cidrs : [])
   security_group_id = aws_security_group.alb.id
   description       = "HTTPS to Cognito's token and user-info endpoints (sign-in)"
   cidr_ipv4         = each.value
@@ -213,7 +245,7 @@ resource "aws_vpc_security_group_egress_rule" "task_to_endpoints" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "task_to_alb_keys" {
-  for_each          = toset(var.idp_egress_cidrs)
+  for_each          = toset(local.cognito ? var.idp_egress_cidrs : [])
   security_group_id = aws_security_group.task.id
   description       = "HTTPS to the ALB's public signing keys (public-keys.auth.elb.<region>.amazonaws.com) (${each.value})"
   cidr_ipv4         = each.value
@@ -283,6 +315,8 @@ resource "aws_lb_target_group" "this" {
 }
 
 resource "aws_cognito_user_pool_client" "this" {
+  count = local.cognito ? 1 : 0
+
   name                                 = local.name
   user_pool_id                         = var.cognito.user_pool_id
   generate_secret                      = true # the ALB is a confidential client
@@ -301,26 +335,36 @@ resource "aws_lb_listener" "this" {
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
   certificate_arn   = var.certificate_arn
 
-  default_action {
-    type  = "authenticate-cognito"
-    order = 1
-    authenticate_cognito {
-      user_pool_arn              = var.cognito.user_pool_arn
-      user_pool_client_id        = aws_cognito_user_pool_client.this.id
-      user_pool_domain           = var.cognito.user_pool_domain
-      on_unauthenticated_request = "authenticate"
-      session_timeout            = var.cognito.session_timeout
-      scope                      = "openid email profile"
+  dynamic "default_action" {
+    for_each = local.cognito ? [var.cognito] : []
+    content {
+      type  = "authenticate-cognito"
+      order = 1
+      authenticate_cognito {
+        user_pool_arn              = default_action.value.user_pool_arn
+        user_pool_client_id        = aws_cognito_user_pool_client.this[0].id
+        user_pool_domain           = default_action.value.user_pool_domain
+        on_unauthenticated_request = "authenticate"
+        session_timeout            = default_action.value.session_timeout
+        scope                      = "openid email profile"
+      }
     }
   }
 
   default_action {
     type             = "forward"
-    order            = 2
+    order            = local.cognito ? 2 : 1
     target_group_arn = aws_lb_target_group.this.arn
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = !local.cognito || var.cognito != null
+      error_message = "sign_in = \"cognito\" needs the cognito user pool (cognito = { user_pool_arn, user_pool_id, user_pool_domain })."
+    }
+  }
 }
 
 # --- the console service ---------------------------------------------------------------------------
@@ -360,7 +404,10 @@ resource "aws_ecs_task_definition" "this" {
     linuxParameters        = { initProcessEnabled = true }
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     environment            = [for name in sort(keys(local.environment)) : { name = name, value = local.environment[name] }]
-    secrets                = [{ name = "VIGIL_CONSOLE_SECRET", valueFrom = aws_secretsmanager_secret.this.arn }]
+    secrets = concat(
+      [{ name = "VIGIL_CONSOLE_SECRET", valueFrom = aws_secretsmanager_secret.signing.arn }],
+      [for secret in aws_secretsmanager_secret.token : { name = "VIGIL_CONSOLE_TOKEN", valueFrom = secret.arn }],
+    )
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -402,6 +449,15 @@ resource "aws_ecs_service" "this" {
     rollback = true
   }
 
-  depends_on = [aws_lb_listener.this]
-  tags       = var.tags
+  # The listener before the target group takes tasks; the execution role's policy (image pull, logs, the
+  # secret) and the secret's value before the first task: ECS injects VIGIL_CONSOLE_SECRET at start and
+  # a secret without a version fails the task. The task role's policy before the console calls AWS.
+  depends_on = [
+    aws_lb_listener.this,
+    aws_iam_role_policy.task_exec,
+    aws_iam_role_policy.task,
+    aws_secretsmanager_secret_version.signing,
+    aws_secretsmanager_secret_version.token,
+  ]
+  tags = var.tags
 }

@@ -42,3 +42,8 @@ output "security_group_ids" {
   description = "Security groups of the load balancer (alb) and the tasks (task)."
   value       = { alb = aws_security_group.alb.id, task = aws_security_group.task.id }
 }
+
+output "login_token_secret_arn" {
+  description = "Secret holding the login token (sign_in = \"token\"); null with Cognito sign-in."
+  value       = one(aws_secretsmanager_secret.token[*].arn)
+}

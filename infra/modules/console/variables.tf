@@ -64,8 +64,18 @@ variable "certificate_arn" {
   }
 }
 
+variable "sign_in" {
+  description = "How operators sign in: `cognito` (the ALB's Cognito sign-in; the subnets need a route to the internet for Cognito's endpoints and the ALB's public keys) or `token` (a login token kept in Secrets Manager, no route out; every operator sees every site)."
+  type        = string
+  default     = "cognito"
+  validation {
+    condition     = contains(["cognito", "token"], var.sign_in)
+    error_message = "sign_in must be cognito or token."
+  }
+}
+
 variable "cognito" {
-  description = "The Cognito user pool operators sign in with: its ARN and id, and its hosted-UI domain (prefix). `sites_claim` is the user attribute listing an operator's sites (comma-separated or *); `group_sites` maps Cognito groups to sites."
+  description = "The Cognito user pool operators sign in with (sign_in = cognito; null otherwise): its ARN and id, and its hosted-UI domain (prefix). `sites_claim` is the user attribute listing an operator's sites (comma-separated or *); `group_sites` maps Cognito groups to sites."
   type = object({
     user_pool_arn    = string
     user_pool_id     = string
@@ -74,8 +84,9 @@ variable "cognito" {
     group_sites      = optional(map(list(string)), {})
     session_timeout  = optional(number, 43200)
   })
+  default = null
   validation {
-    condition     = var.cognito.session_timeout >= 300 && var.cognito.session_timeout <= 604800
+    condition     = var.cognito == null || try(var.cognito.session_timeout >= 300 && var.cognito.session_timeout <= 604800, false)
     error_message = "cognito.session_timeout must be between 300 s and 7 days."
   }
 }
@@ -156,12 +167,18 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Fargate memory per console task, MiB."
+  description = "Fargate memory per console task, MiB; must be a size Fargate offers for the chosen cpu."
   type        = number
   default     = 512
   validation {
-    condition     = var.memory >= 512 && var.memory <= 4096
-    error_message = "memory must be between 512 and 4096 MiB."
+    condition = anytrue([
+      for size in [
+        { cpu = 256, sizes = [512, 1024, 2048] },
+        { cpu = 512, sizes = [1024, 2048, 3072, 4096] },
+        { cpu = 1024, sizes = [2048, 3072, 4096, 5120, 6144, 7168, 8192] },
+      ] : size.cpu == var.cpu && contains(size.sizes, var.memory)
+    ])
+    error_message = "memory must be a Fargate size for the cpu: cpu 256: 512, 1024 or 2048; cpu 512: 1024-4096 in steps of 1024; cpu 1024: 2048-8192 in steps of 1024."
   }
 }
 

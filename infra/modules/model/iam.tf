@@ -59,6 +59,18 @@ data "aws_iam_policy_document" "endpoint" {
     resources = [aws_cloudwatch_log_group.endpoint.arn, "${aws_cloudwatch_log_group.endpoint.arn}:*"]
   }
 
+  # SageMaker hosting publishes the instance metrics (CPU, memory, disk, GPU) with the execution role.
+  statement {
+    sid       = "CloudWatchMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions: the namespace condition scopes it
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/Endpoints"]
+    }
+  }
+
   statement {
     sid       = "KmsArchiveRead"
     actions   = ["kms:Decrypt"]
@@ -140,6 +152,18 @@ data "aws_iam_policy_document" "training" {
     resources = [
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.training_log_group_name}:*",
     ]
+  }
+
+  # SageMaker training publishes the instance metrics and the metric definitions' values with the job's role.
+  statement {
+    sid       = "CloudWatchMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions: the namespace condition scopes it
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/TrainingJobs"]
+    }
   }
 
   statement {

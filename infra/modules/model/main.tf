@@ -24,8 +24,29 @@ locals {
   training_log_group_name = "/aws/sagemaker/TrainingJobs"
 
   # Instance families with NVMe instance storage reject a volume KMS key (their storage is encrypted by
-  # the hardware); for all others the endpoint's ML storage volume uses this module's key.
-  instance_has_local_storage = can(regex("^ml\\.(c5d|c6id|m5d|m6id|r5d|r6id|g4dn|g5|g6|g6e|p3dn|p4d|p4de|p5|p5e|p5en|trn1|trn1n)\\.", var.instance_type))
+  # the hardware); for all others the endpoint's ML storage volume uses this module's key. The "d"
+  # families (c5d, c6gd, c6id, m5d, m6gd, m6id, m6idn, r5d, r6gd, r6id, c7gd, m7gd, r7gd, r8gd, g4dn,
+  # p3dn, p4d, x2iedn ...) by their name, the accelerated families with NVMe by name.
+  instance_has_local_storage = can(regex(
+    "^ml\\.([a-z]+[0-9]+[a-z]*dn?|g5|g6|g6e|gr6|p4de|p5|p5e|p5en|p6-b200|p6e-gb200|trn1|trn1n|trn2)\\.", var.instance_type
+  ))
+
+  # Every argument of a SageMaker model forces a new model (there is no UpdateModel), and the model is
+  # create_before_destroy: its name must change whenever any of them does, or the new model collides
+  # with the old one's name. The name hashes all of them, and the resource reads them from here only.
+  model_identity = {
+    image                    = var.image_uri
+    model_data_url           = var.model_data_url
+    environment              = var.container_environment
+    execution_role_arn       = aws_iam_role.endpoint.arn
+    enable_network_isolation = true # the handler needs no network: the artifact is self-contained
+  }
+  model_name = "${var.name_prefix}-detector-${substr(sha256(jsonencode(local.model_identity)), 0, 8)}"
+
+  # Each roll-out (a new endpoint configuration) starts the variant at its configuration's instance count,
+  # not at what auto scaling had reached: start at max_capacity unless told otherwise, and let auto
+  # scaling scale in afterwards (a few minutes of extra instances instead of an overloaded endpoint).
+  rollout_instance_count = coalesce(var.autoscaling.rollout_instance_count, var.autoscaling.max_capacity)
 }
 
 data "aws_iam_policy_document" "kms" {
@@ -97,14 +118,14 @@ resource "aws_cloudwatch_log_group" "training" {
 }
 
 resource "aws_sagemaker_model" "this" {
-  name                     = "${var.name_prefix}-detector-${substr(sha256("${var.image_uri}|${var.model_data_url}"), 0, 8)}"
-  execution_role_arn       = aws_iam_role.endpoint.arn
-  enable_network_isolation = true # the handler needs no network: the artifact is self-contained
+  name                     = local.model_name
+  execution_role_arn       = local.model_identity.execution_role_arn
+  enable_network_isolation = local.model_identity.enable_network_isolation
 
   primary_container {
-    image          = var.image_uri
-    model_data_url = var.model_data_url
-    environment    = var.container_environment
+    image          = local.model_identity.image
+    model_data_url = local.model_identity.model_data_url
+    environment    = local.model_identity.environment
   }
 
   tags = var.tags
@@ -112,7 +133,7 @@ resource "aws_sagemaker_model" "this" {
   depends_on = [aws_iam_role_policy.endpoint] # the role must be able to pull before the model is created
 
   lifecycle {
-    create_before_destroy = true # a new image or artifact is a new model; the endpoint switches over
+    create_before_destroy = true # a new image, artifact, environment or role is a new model (new name); the endpoint switches over
     precondition {
       condition     = startswith(var.model_data_url, "s3://${var.archive_bucket_name}/models/")
       error_message = "model_data_url must be under s3://<archive bucket>/models/: the endpoint role may read nothing else."
@@ -128,7 +149,7 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
     variant_name           = local.variant_name
     model_name             = aws_sagemaker_model.this.name
     instance_type          = var.instance_type
-    initial_instance_count = var.autoscaling.min_capacity
+    initial_instance_count = local.rollout_instance_count
   }
 
   dynamic "data_capture_config" {
@@ -162,12 +183,24 @@ resource "aws_sagemaker_endpoint" "this" {
   depends_on = [aws_cloudwatch_log_group.endpoint]
 }
 
+# SageMaker refuses UpdateEndpoint when it changes the instance type of a variant that is registered with
+# Application Auto Scaling. A new instance type replaces this holder, which replaces the scalable target
+# (and its policy): Terraform deregisters them before it updates the endpoint (a dependent's destroy runs
+# before its dependency's update) and registers them again afterwards.
+resource "terraform_data" "this" {
+  input = var.instance_type
+}
+
 resource "aws_appautoscaling_target" "this" {
   service_namespace  = "sagemaker"
   resource_id        = "endpoint/${aws_sagemaker_endpoint.this.name}/variant/${local.variant_name}"
   scalable_dimension = "sagemaker:variant:DesiredInstanceCount"
   min_capacity       = var.autoscaling.min_capacity
   max_capacity       = var.autoscaling.max_capacity
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.this] # the instance type
+  }
 }
 
 resource "aws_appautoscaling_policy" "this" {

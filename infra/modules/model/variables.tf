@@ -55,16 +55,17 @@ variable "instance_type" {
   type        = string
   default     = "ml.g4dn.xlarge"
   validation {
-    condition     = can(regex("^ml\\.[a-z0-9]+\\.[a-z0-9]+$", var.instance_type))
+    condition     = can(regex("^ml\\.[a-z0-9]+(-[a-z0-9]+)?\\.[a-z0-9]+$", var.instance_type))
     error_message = "instance_type must be a SageMaker hosting instance type such as ml.g4dn.xlarge or ml.c6i.xlarge."
   }
 }
 
 variable "autoscaling" {
-  description = "Endpoint auto scaling: instance count bounds and the target of SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."
+  description = "Endpoint auto scaling: instance count bounds, the target of SageMakerVariantInvocationsPerInstance (invocations per instance per minute), and the instance count a roll-out (new model or configuration) starts at (null: max_capacity; auto scaling scales in afterwards)."
   type = object({
     min_capacity                    = optional(number, 1)
     max_capacity                    = optional(number, 4)
+    rollout_instance_count          = optional(number)
     target_invocations_per_instance = optional(number, 600)
     scale_in_cooldown_s             = optional(number, 300)
     scale_out_cooldown_s            = optional(number, 60)
@@ -77,6 +78,10 @@ variable "autoscaling" {
   validation {
     condition     = var.autoscaling.target_invocations_per_instance > 0 && var.autoscaling.scale_in_cooldown_s >= 0 && var.autoscaling.scale_out_cooldown_s >= 0
     error_message = "target_invocations_per_instance must be positive and the cooldowns non-negative."
+  }
+  validation {
+    condition     = var.autoscaling.rollout_instance_count == null || (coalesce(var.autoscaling.rollout_instance_count, 1) >= var.autoscaling.min_capacity && coalesce(var.autoscaling.rollout_instance_count, 1) <= var.autoscaling.max_capacity)
+    error_message = "autoscaling.rollout_instance_count must lie between min_capacity and max_capacity (or be null: max_capacity)."
   }
 }
 
@@ -110,9 +115,9 @@ variable "log_retention_days" {
 }
 
 variable "manage_training_log_group" {
-  description = "Create the account-wide /aws/sagemaker/TrainingJobs log group (encrypted). Set false, or import it, when it already exists in the account and region."
+  description = "Create the account-wide /aws/sagemaker/TrainingJobs log group (KMS, retention). Off by default: it exists in every account and region that ever ran a training job, and creating it there fails. Turn it on only where it does not exist yet, or import it first (docs/deploy.md)."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "tags" {

@@ -1,9 +1,25 @@
-# Private-only network: two (or more) private subnets, no NAT and no internet gateway. Every AWS API the
-# worker needs is reached through a VPC endpoint; the security groups allow HTTPS to those and nothing else.
+# Private network: two (or more) private subnets. Every AWS API the worker and the console call is reached
+# through a VPC endpoint; the security groups allow HTTPS to those and nothing else. The one way out to
+# the internet is optional (var.egress): the console's Cognito sign-in (the ALB calls Cognito's public
+# token endpoints) and its fetch of the ALB's public signing keys need it; nothing else routes through it.
 
 data "aws_availability_zones" "available" {
-  #checkov:skip=CKV_AWS_394:The subnets take the first az_count zones by name (slice); a zone AWS adds later gets a later letter and never moves an existing subnet.
+  #checkov:skip=CKV_AWS_394:Zones are taken by name from those that offer every interface endpoint service (sorted, sliced); a zone AWS adds later never moves an existing subnet.
   state = "available"
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"] # availability zones only: no Local Zones or Wavelength Zones
+  }
+}
+
+# Each interface endpoint service, looked up at plan time: a service this region does not offer (the
+# kinesisvideo endpoint exists only in some regions) fails the plan with its name, not the apply; and
+# each lists the zones it is offered in, which not every zone of every account is.
+data "aws_vpc_endpoint_service" "interface" {
+  for_each = var.interface_endpoint_services
+
+  service_name = "com.amazonaws.${local.region}.${each.key}"
+  service_type = "Interface"
 }
 
 data "aws_region" "current" {}
@@ -11,13 +27,27 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  azs        = slice(data.aws_availability_zones.available.names, 0, var.az_count)
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
-  # /20 subnets from the start of the VPC range: 4096 addresses each, room for many Fargate tasks.
-  private_subnet_cidrs = { for index, az in local.azs : az => cidrsubnet(var.vpc_cidr, 20 - tonumber(split("/", var.vpc_cidr)[1]), index) }
-  flow_log_group_name  = "/vpc/${var.name_prefix}/flow-logs"
+
+  # Zones where every interface endpoint service is offered (and Fargate runs: excluded_zone_ids), by
+  # name; the first az_count of them get a private subnet.
+  endpoint_zones = setintersection([for service in data.aws_vpc_endpoint_service.interface : service.availability_zones]...)
+  usable_zones = sort([
+    for index, name in data.aws_availability_zones.available.names : name
+    if contains(local.endpoint_zones, name) && !contains(var.excluded_zone_ids, data.aws_availability_zones.available.zone_ids[index])
+  ])
+  azs = slice(local.usable_zones, 0, min(var.az_count, length(local.usable_zones)))
+
+  # /20 private subnets from the start of the VPC range (4096 addresses each, room for many Fargate
+  # tasks); the public subnets of the NAT gateway are /24s from the last /20 of the range.
+  newbits              = 20 - tonumber(split("/", var.vpc_cidr)[1])
+  private_subnet_cidrs = { for index, az in local.azs : az => cidrsubnet(var.vpc_cidr, local.newbits, index) }
+  public_subnet_cidrs = var.egress.mode == "nat_gateway" ? {
+    for index, az in local.azs : az => cidrsubnet(cidrsubnet(var.vpc_cidr, local.newbits, pow(2, local.newbits) - 1), 4, index)
+  } : {}
+  flow_log_group_name = "/vpc/${var.name_prefix}/flow-logs"
 }
 
 resource "aws_vpc" "this" {
@@ -25,6 +55,17 @@ resource "aws_vpc" "this" {
   enable_dns_support   = true # interface endpoints with private DNS need both
   enable_dns_hostnames = true
   tags                 = merge(var.tags, { Name = var.name_prefix })
+
+  lifecycle {
+    precondition {
+      condition     = length(local.azs) == var.az_count
+      error_message = "Fewer than az_count availability zones of this account offer every interface endpoint service (${join(", ", sort(var.interface_endpoint_services))}) outside excluded_zone_ids: lower az_count or choose another region."
+    }
+    precondition {
+      condition     = var.egress.mode != "nat_gateway" || pow(2, local.newbits) > var.az_count
+      error_message = "vpc_cidr has room for az_count /20 private subnets but not for the NAT gateway's public subnets (its last /20): use a larger range (/17 for four zones)."
+    }
+  }
 }
 
 # The default security group of the VPC allows nothing: nothing may be launched into it by accident.
@@ -53,6 +94,97 @@ resource "aws_route_table_association" "this" {
 
   subnet_id      = each.value.id
   route_table_id = aws_route_table.this.id
+}
+
+# --- egress for the console's sign-in (var.egress.mode) ------------------------------------------------
+# nat_gateway: one NAT gateway in a public subnet, the private route table's default route to it. Only
+#   the console's load balancer and tasks have a security group rule that lets HTTPS out (to
+#   idp_egress_cidrs); the worker's group still reaches the endpoints only.
+# transit_gateway: the default route goes to the operator's transit gateway (a central egress VPC,
+#   firewall or proxy); the VPC is attached to it here.
+# none: no route out; the console signs operators in with a token instead of Cognito.
+
+resource "aws_subnet" "public" {
+  for_each = local.public_subnet_cidrs
+
+  vpc_id                  = aws_vpc.this.id
+  availability_zone       = each.key
+  cidr_block              = each.value
+  map_public_ip_on_launch = false # only the NAT gateway lives here, with its Elastic IP
+  tags                    = merge(var.tags, { Name = "${var.name_prefix}-public-${each.key}", Tier = "public" })
+}
+
+resource "aws_internet_gateway" "this" {
+  count = var.egress.mode == "nat_gateway" ? 1 : 0
+
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = var.name_prefix })
+}
+
+resource "aws_route_table" "public" {
+  count = var.egress.mode == "nat_gateway" ? 1 : 0
+
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name_prefix}-public" })
+}
+
+resource "aws_route" "public_internet" {
+  count = var.egress.mode == "nat_gateway" ? 1 : 0
+
+  route_table_id         = aws_route_table.public[0].id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.this[0].id
+}
+
+resource "aws_route_table_association" "public" {
+  for_each = aws_subnet.public
+
+  subnet_id      = each.value.id
+  route_table_id = aws_route_table.public[0].id
+}
+
+resource "aws_eip" "this" {
+  count = var.egress.mode == "nat_gateway" ? 1 : 0
+
+  domain = "vpc"
+  tags   = merge(var.tags, { Name = "${var.name_prefix}-nat" })
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+resource "aws_nat_gateway" "this" {
+  count = var.egress.mode == "nat_gateway" ? 1 : 0
+
+  allocation_id = aws_eip.this[0].id
+  subnet_id     = aws_subnet.public[local.azs[0]].id
+  tags          = merge(var.tags, { Name = var.name_prefix })
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+resource "aws_route" "private_nat" {
+  count = var.egress.mode == "nat_gateway" ? 1 : 0
+
+  route_table_id         = aws_route_table.this.id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.this[0].id
+}
+
+resource "aws_ec2_transit_gateway_vpc_attachment" "this" {
+  count = var.egress.mode == "transit_gateway" ? 1 : 0
+
+  transit_gateway_id = var.egress.transit_gateway_id
+  vpc_id             = aws_vpc.this.id
+  subnet_ids         = [for subnet in aws_subnet.this : subnet.id]
+  tags               = merge(var.tags, { Name = var.name_prefix })
+}
+
+resource "aws_route" "private_transit_gateway" {
+  count = var.egress.mode == "transit_gateway" ? 1 : 0
+
+  route_table_id         = aws_route_table.this.id
+  destination_cidr_block = "0.0.0.0/0"
+  transit_gateway_id     = aws_ec2_transit_gateway_vpc_attachment.this[0].transit_gateway_id
 }
 
 # --- security groups --------------------------------------------------------------------------------
@@ -101,7 +233,7 @@ resource "aws_vpc_security_group_ingress_rule" "this" {
   referenced_security_group_id = aws_security_group.worker.id
 }
 
-# --- VPC endpoints (no NAT: these are the only way out) ----------------------------------------------
+# --- VPC endpoints (the only way to AWS APIs; the optional egress above is for the console's sign-in) ----
 
 resource "aws_vpc_endpoint" "interface" {
   for_each = var.interface_endpoint_services
@@ -110,7 +242,7 @@ resource "aws_vpc_endpoint" "interface" {
   service_name        = "com.amazonaws.${local.region}.${each.key}"
   vpc_endpoint_type   = "Interface"
   private_dns_enabled = true
-  subnet_ids          = [for subnet in aws_subnet.this : subnet.id]
+  subnet_ids          = [for az, subnet in aws_subnet.this : subnet.id if contains(data.aws_vpc_endpoint_service.interface[each.key].availability_zones, az)]
   security_group_ids  = [aws_security_group.endpoints.id]
   tags                = merge(var.tags, { Name = "${var.name_prefix}-${each.key}" })
 }

@@ -32,3 +32,13 @@ output "network_kms_key_arn" {
   description = "ARN of the customer managed key that encrypts the flow logs."
   value       = aws_kms_key.this.arn
 }
+
+output "egress_mode" {
+  description = "How the private subnets reach the internet: nat_gateway, transit_gateway or none (the console signs in with a token)."
+  value       = var.egress.mode
+}
+
+output "nat_public_ips" {
+  description = "Public IP of the NAT gateway (egress.mode nat_gateway), e.g. for an identity provider's allow list; [] otherwise."
+  value       = aws_eip.this[*].public_ip
+}

@@ -8,12 +8,12 @@ variable "name_prefix" {
 }
 
 variable "vpc_cidr" {
-  description = "CIDR block of the VPC; each private subnet is a /20 carved from it."
+  description = "CIDR block of the VPC; each private subnet is a /20 from its start, the NAT gateway's public subnets /24s from its last /20."
   type        = string
   default     = "10.40.0.0/16"
   validation {
-    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
-    error_message = "vpc_cidr must be a valid IPv4 CIDR block of size /20 or larger."
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 18
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block of size /18 or larger: up to four /20 private subnets and the /20 the public subnets come from."
   }
 }
 
@@ -27,8 +27,31 @@ variable "az_count" {
   }
 }
 
+variable "excluded_zone_ids" {
+  description = "Availability zone IDs never used (by ID: names differ per account). use1-az3 has no Fargate capacity."
+  type        = list(string)
+  default     = ["use1-az3"]
+}
+
+variable "egress" {
+  description = "How the console's sign-in reaches the internet: `nat_gateway` (one NAT gateway, about $33/month plus $0.045/GB in us-east-1), `transit_gateway` (default route to transit_gateway_id: a central egress VPC or proxy the operator runs; the attachment is about $36/month plus $0.02/GB) or `none` (no route out: the console signs operators in with a token, no Cognito)."
+  type = object({
+    mode               = optional(string, "nat_gateway")
+    transit_gateway_id = optional(string)
+  })
+  default = {}
+  validation {
+    condition     = contains(["nat_gateway", "transit_gateway", "none"], var.egress.mode)
+    error_message = "egress.mode must be nat_gateway, transit_gateway or none."
+  }
+  validation {
+    condition     = (var.egress.mode == "transit_gateway") == can(regex("^tgw-[0-9a-f]+$", var.egress.transit_gateway_id))
+    error_message = "egress.transit_gateway_id (tgw-...) is required with mode transit_gateway, and only then."
+  }
+}
+
 variable "interface_endpoint_services" {
-  description = "AWS services reached through interface VPC endpoints (the suffix of com.amazonaws.<region>.<service>). There is no NAT: a service missing here is unreachable from the private subnets."
+  description = "AWS services reached through interface VPC endpoints (the suffix of com.amazonaws.<region>.<service>). A service missing here is unreachable from the private subnets (the optional egress is for the console's sign-in only)."
   type        = set(string)
   default     = ["kinesisvideo", "kinesis-streams", "sagemaker.runtime", "ecr.api", "ecr.dkr", "logs", "sts", "secretsmanager"]
   validation {

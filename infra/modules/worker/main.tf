@@ -12,9 +12,9 @@ locals {
   name           = "${var.name_prefix}-worker"
   container_name = "worker"
   log_group_name = "/ecs/${local.name}"
-  camera_ids     = sort(keys(var.camera_streams))
   # The lag metric the worker writes as CloudWatch EMF on stdout (the awslogs driver delivers it).
-  lag_metric = { namespace = "Vigil", name = "FrameLagSeconds", dimension = "CameraId" }
+  # The fleet-wide series the metric filter below derives from it has no dimension.
+  lag_metric = { namespace = "Vigil", name = "FrameLagSeconds", dimension = "CameraId", fleet_name = "FleetFrameLagSeconds" }
 
   # What the worker reads at start-up (one constants module in worker/ holds these names).
   environment = merge(var.extra_environment, {
@@ -84,6 +84,7 @@ resource "aws_kms_alias" "this" {
 resource "aws_ecr_repository" "this" {
   name                 = local.name
   image_tag_mutability = "IMMUTABLE"
+  force_delete         = !var.deletion_protection # destroy takes the images along only where the tables may go too
 
   image_scanning_configuration {
     scan_on_push = true
@@ -219,6 +220,11 @@ resource "aws_ecs_service" "this" {
 
   tags = var.tags
 
+  # The task definition names the roles, not their policies: without these the first tasks can start
+  # before the execution role may pull the image or write logs (and before the task role may read its
+  # streams), fail, and trip the circuit breaker on day one.
+  depends_on = [aws_iam_role_policy.task_exec, aws_iam_role_policy.task]
+
   lifecycle {
     ignore_changes = [desired_count] # owned by auto scaling after creation
   }
@@ -249,8 +255,23 @@ resource "aws_appautoscaling_policy" "cpu" {
   }
 }
 
-# The worker's own lag: seconds from a frame's capture to its analysis, per camera (EMF metric Vigil /
-# FrameLagSeconds / CameraId). The service scales on the worst camera: MAX over one series per camera.
+# The worker's own lag: seconds from a frame's capture to its analysis. The worker writes it per camera as
+# EMF (Vigil / FrameLagSeconds / CameraId). A target-tracking policy with one metric query per camera
+# grows with the fleet until CloudWatch refuses it (metric math over at most a handful of queries), so
+# this metric filter turns every camera's EMF line into one fleet-wide series instead, and the policy
+# tracks its Maximum: the worst camera, with one query at any fleet size.
+resource "aws_cloudwatch_log_metric_filter" "this" {
+  name           = "${local.name}-fleet-frame-lag"
+  log_group_name = aws_cloudwatch_log_group.this.name
+  pattern        = "{ $.${local.lag_metric.name}[0] >= 0 }" # EMF values are arrays of one
+  metric_transformation {
+    namespace = local.lag_metric.namespace
+    name      = local.lag_metric.fleet_name
+    value     = "$.${local.lag_metric.name}[0]"
+    unit      = "Seconds"
+  }
+}
+
 resource "aws_appautoscaling_policy" "lag" {
   name               = "${local.name}-frame-lag"
   policy_type        = "TargetTrackingScaling"
@@ -264,31 +285,10 @@ resource "aws_appautoscaling_policy" "lag" {
     scale_out_cooldown = 60
 
     customized_metric_specification {
-      metrics {
-        id          = "worst_lag"
-        label       = "Worst frame lag over the cameras (s)"
-        expression  = "MAX([${join(", ", [for index, camera in local.camera_ids : "m${index}"])}])"
-        return_data = true
-      }
-
-      dynamic "metrics" {
-        for_each = local.camera_ids
-        content {
-          id          = "m${metrics.key}"
-          return_data = false
-          metric_stat {
-            stat = "Maximum"
-            metric {
-              namespace   = local.lag_metric.namespace
-              metric_name = local.lag_metric.name
-              dimensions {
-                name  = local.lag_metric.dimension
-                value = metrics.value
-              }
-            }
-          }
-        }
-      }
+      namespace   = aws_cloudwatch_log_metric_filter.this.metric_transformation[0].namespace
+      metric_name = aws_cloudwatch_log_metric_filter.this.metric_transformation[0].name
+      statistic   = "Maximum" # the worst camera
+      unit        = "Seconds"
     }
   }
 }
