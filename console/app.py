@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
@@ -46,7 +47,7 @@ from console.csrf import CsrfRejected
 from console.feedback import write_label
 from console.media import media_link, score_trace
 from console.settings import ConsoleSettings
-from console.store import VERDICT_TEXT, AlertFilter, AlertStore, ReviewConflict
+from console.store import VERDICT_TEXT, AlertFilter, AlertRow, AlertStore, ReviewConflict, SeenReview
 from contracts.alert import Severity, utc_iso
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ HERE = Path(__file__).parent
 CHART_WINDOW = timedelta(minutes=30)
 MAX_FORM_BYTES = 4096
 PAGE_SIZE = 25
+SEEN_FIELD = "seen"
+"""The review form's hidden field: the review state (`SeenReview.token`) the page was rendered with."""
 
 _BOTO_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
 
@@ -110,7 +113,9 @@ def _console(request: Request) -> Console:
 
 
 def _secure(request: Request) -> bool:
-    return request.headers.get("x-forwarded-proto", request.url.scheme) == "https"
+    if _trusted_proxy(request):
+        return request.headers.get("x-forwarded-proto", request.url.scheme) == "https"
+    return request.url.scheme == "https"
 
 
 def render(request: Request, operator: Operator | None, template: str, status_code: int = 200,
@@ -126,22 +131,41 @@ def render(request: Request, operator: Operator | None, template: str, status_co
     return response
 
 
-Handler = Callable[[Request, Operator], Awaitable[Response]]
+Handler = Callable[[Request, Operator], Response]
 
 
 def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Sign in with `?token=` (local), then require an operator with at least one site."""
+    """Sign in with `?token=` (local), then require an operator with at least one site.
+
+    The handler is plain blocking code (boto3) and runs in Starlette's thread pool, never on the
+    event loop: a slow listing must not stall `/healthz` or other operators (S1). A POST's body is
+    read here, on the loop, and handed over as `request.state.body`."""
 
     async def endpoint(request: Request) -> Response:
         console = _console(request)
         if request.method == "GET" and TOKEN_PARAM in request.query_params:
-            return _login(request, console)
-        operator = console.auth.operator(request)
+            return await run_in_threadpool(_login, request, console)
+        operator = await run_in_threadpool(console.auth.operator, request)
         if operator.access.empty:
             raise Forbidden(f"operator {operator.name} is not assigned to any site")
-        return await handler(request, operator)
+        if request.method == "POST":
+            request.state.body = await _body(request)
+        return await run_in_threadpool(handler, request, operator)
 
     return endpoint
+
+
+async def _body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HTTPException(413, "form too large")
+    return body
+
+
+def _trusted_proxy(request: Request) -> bool:
+    return _console(request).settings.trusts_proxy(request.client.host if request.client else None)
 
 
 def _login(request: Request, console: Console) -> Response:
@@ -166,18 +190,18 @@ def _login(request: Request, console: Console) -> Response:
 
 
 @authenticated
-async def home(request: Request, operator: Operator) -> Response:
+def home(request: Request, operator: Operator) -> Response:
     return RedirectResponse("/alerts", status_code=303)
 
 
 @authenticated
-async def alert_list(request: Request, operator: Operator) -> Response:
+def alert_list(request: Request, operator: Operator) -> Response:
     console = _console(request)
     params = dict(request.query_params)
     try:
         flt = AlertFilter.from_query(params)
     except ValidationError as exc:
-        problem = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        problem = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'dates'}: {e['msg']}" for e in exc.errors())
         raise HTTPException(400, f"bad filter: {problem}") from exc
     page = console.store.list(operator.access, flt, PAGE_SIZE)
     kept = {k: v for k, v in params.items() if k in AlertFilter.model_fields and k != "cursor" and v}
@@ -190,7 +214,7 @@ async def alert_list(request: Request, operator: Operator) -> Response:
 
 
 @authenticated
-async def alert_page(request: Request, operator: Operator) -> Response:
+def alert_page(request: Request, operator: Operator) -> Response:
     console = _console(request)
     alert_id = request.path_params["alert_id"]
     row = console.store.get(alert_id, operator.access)
@@ -218,18 +242,26 @@ async def alert_page(request: Request, operator: Operator) -> Response:
         chart_svg=chart.svg(), chart_points=len(points),
         trace=trace.trace, trace_svg=trace_svg, trace_missing=trace.missing,
         audit=console.store.audit_trail(alert.alert_id),
-        reviewed=request.query_params.get("reviewed"),
+        reviewed=_saved_notice(row, operator, request.query_params.get("reviewed")),
+        seen_field=SEEN_FIELD,
     )
 
 
+def _saved_notice(row: AlertRow, operator: Operator, reviewed: str | None) -> str | None:
+    """The "Review saved" notice only when the alert's review is that label, by this operator (S4):
+    `?reviewed=` alone is any URL anyone can type."""
+    if reviewed and row.review is not None and row.review.label == reviewed and row.review.by == operator.name:
+        return reviewed
+    return None
+
+
 @authenticated
-async def review(request: Request, operator: Operator) -> Response:
+def review(request: Request, operator: Operator) -> Response:
     console = _console(request)
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, "form too large")
+    body: bytes = request.state.body
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-    csrf.check(request, console.settings.secret, operator.subject, form.get(csrf.CSRF_FIELD))
+    csrf.check(request, console.settings.secret, operator.subject, form.get(csrf.CSRF_FIELD),
+               trusted_proxy=_trusted_proxy(request))
     label = form.get("label")
     if label not in VERDICT_TEXT:
         raise HTTPException(400, f"label must be one of {', '.join(VERDICT_TEXT)}")
@@ -238,9 +270,17 @@ async def review(request: Request, operator: Operator) -> Response:
     if row is None:
         raise HTTPException(404, f"no alert {alert_id} (or not one of your sites)")
     try:
-        console.store.review(row, label, operator.name)  # type: ignore[arg-type]
+        seen = SeenReview.parse(form.get(SEEN_FIELD, ""))
+    except ValueError as exc:
+        raise HTTPException(400, "the form does not say which review state it was loaded with; "
+                                 "reload the page and review again") from exc
+    if row.seen != seen:
+        raise _stale(row, seen)
+    try:
+        console.store.review(row, label, operator.name, seen=seen)  # type: ignore[arg-type]
     except ReviewConflict as exc:
-        raise HTTPException(409, str(exc)) from exc
+        fresh = console.store.get(alert_id, operator.access)
+        raise _stale(fresh or row, seen) from exc
     try:
         write_label(console.s3, console.settings.archive_bucket, row.alert, label, operator.name)  # type: ignore[arg-type]
     except (ClientError, BotoCoreError) as exc:
@@ -250,8 +290,17 @@ async def review(request: Request, operator: Operator) -> Response:
     return RedirectResponse(f"/alerts/{alert_id}?reviewed={label}", status_code=303)
 
 
+def _stale(row: AlertRow, seen: SeenReview) -> HTTPException:
+    """409: the alert's review changed after the operator's page was loaded; nothing was written."""
+    now = row.review
+    current = f"{now.text} by {now.by} at {now.at}" if now else "not reviewed"
+    logger.info("stale review form alert_id=%s: seen %s, now %s", row.alert.alert_id, seen.token, row.seen.token)
+    return HTTPException(409, f"This alert changed after your page was loaded: you saw \"{seen.describe()}\", "
+                              f"it is now \"{current}\". Nothing was saved; reload the alert and review again.")
+
+
 @authenticated
-async def cameras(request: Request, operator: Operator) -> Response:
+def cameras(request: Request, operator: Operator) -> Response:
     console = _console(request)
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -209,3 +209,72 @@ def test_alert_page_says_when_the_score_trace_is_not_archived_or_unreadable(worl
     html = client.get(f"/alerts/{bad.alert_id}").text
     assert ('<p class="missing" id="trace-missing">score trace unreadable (not a schema 1 score trace)</p>'
             in html)
+
+
+def _count_queries(client) -> list[str]:
+    calls: list[str] = []
+    client.app.state.console.dynamodb.meta.events.register(
+        "before-call.dynamodb.Query", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+@pytest.mark.parametrize("date_from", ["0001-01-01", "1900-01-01"])
+def test_a_date_before_any_history_is_a_400_not_thousands_of_queries(client, date_from: str) -> None:
+    # GIVEN (S1) a start date centuries back: one query per month was ~24,300 queries, 97.7 s
+    calls = _count_queries(client)
+    # WHEN the operator lists from it
+    response = client.get(f"/alerts?date_from={date_from}&event_type=nothing")
+    # THEN it is a 400 that says why, and no query was made
+    assert response.status_code == 400
+    assert "date_from: Value error, must be on or after 2000-01-01" in response.text
+    assert calls == []
+
+
+def test_a_long_range_that_matches_nothing_stops_at_the_query_budget_and_says_how_far(world: World, client) -> None:
+    from console.store import MAX_QUERIES_PER_LIST
+
+    # GIVEN a range of 26 years over every site (GSI by-month: one partition per month)
+    calls = _count_queries(client)
+    # WHEN nothing matches
+    first = client.get("/alerts?date_from=2000-01-01&event_type=nothing")
+    # THEN the page stops at the budget, says how far back it searched and links further back
+    assert first.status_code == 200
+    assert len(calls) == MAX_QUERIES_PER_LIST
+    searched = re.search(r"Searched back to (\d{4}-\d{2}-\d{2}) in this request", first.text).group(1)
+    link = re.search(r'search further back →', first.text)
+    assert link is not None and searched > "2000-01-01"
+    more = re.search(r'<a href="(/alerts\?[^"]+)">search further back', first.text).group(1).replace("&amp;", "&")
+    # AND following the link goes on from there, again within the budget
+    calls.clear()
+    second = client.get(more)
+    assert second.status_code == 200 and len(calls) <= MAX_QUERIES_PER_LIST
+    assert re.search(r"Searched back to (\d{4}-\d{2}-\d{2})", second.text).group(1) < searched
+
+
+@pytest.mark.parametrize("cursor", ["zzz", "2026-13-45", "2026-13-45T00:00:00.000Z#x", "2026-01-01", "%00" * 3])
+def test_a_bad_cursor_is_a_400_with_the_security_headers(client, cursor: str, caplog) -> None:
+    # GIVEN (S3) a cursor that is no `sk` of this listing: it was a bare 500 with a traceback
+    response = client.get(f"/alerts?cursor={cursor}")
+    # THEN it is the console's 400 page, with the headers every page has
+    assert response.status_code == 400
+    assert "bad filter: cursor" in response.text
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert "Traceback" not in caplog.text
+
+
+def test_dates_the_wrong_way_round_are_a_400(client) -> None:
+    response = client.get("/alerts?date_from=2026-02-01&date_to=2026-01-01")
+    assert response.status_code == 400
+    assert "date_from is after date_to" in response.text
+
+
+def test_cameras_page_url_encodes_the_camera_in_its_alerts_today_link(world: World, client) -> None:
+    # GIVEN (S6) a camera whose id has characters that mean something in a query string
+    odd = CameraStatus(camera_id="gate 3&site=x/ü", site="demo-hq", state="analysing", lag_ms=100.0,
+                       model_version="m", threshold=0.5, updated_at=world.alerts[-1].started_at)
+    world.dynamodb.put_item(TableName=world.stack.names.state_table, Item=_serialize(odd.to_item()))
+    html = client.get("/cameras").text
+    row = html.split('data-camera-id="gate 3&amp;site=x/ü"')[1].split("</tr>")[0]
+    link = re.search(r'<a href="(/alerts\?[^"]+)"', row).group(1)
+    assert link.startswith("/alerts?camera=gate+3%26site%3Dx%2F%C3%BC&amp;date_from=")
