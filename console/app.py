@@ -8,29 +8,33 @@ clip, the score trace around the event, other alerts of the camera, review), `/c
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
+from zoneinfo import ZoneInfo
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console import csrf
+from console import csrf, live
 from console.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_S,
@@ -41,7 +45,7 @@ from console.auth import (
     Unauthorized,
     session_cookie,
 )
-from console.cameras import camera_row, read_statuses
+from console.cameras import DEFAULT_STALE_AFTER_S, camera_row, read_statuses
 from console.charts import ScoreChart, ScorePoint, TraceChart, fitted_window
 from console.csrf import CsrfRejected
 from console.feedback import write_label
@@ -56,6 +60,9 @@ HERE = Path(__file__).parent
 CHART_WINDOW = timedelta(minutes=30)
 MAX_FORM_BYTES = 4096
 PAGE_SIZE = 25
+THUMB_LINK_S = 300
+KNOWN_EVENT_TYPES = ("scene_anomaly",)
+"""Offered in the event filter besides those of the alerts shown (the model's event type)."""
 SEEN_FIELD = "seen"
 """The review form's hidden field: the review state (`SeenReview.token`) the page was rendered with."""
 
@@ -76,12 +83,28 @@ class Console:
     templates: Jinja2Templates
 
 
-def _templates() -> Jinja2Templates:
+def _templates(site_timezones: dict[str, str]) -> Jinja2Templates:
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
     )
     environment.globals["verdicts"] = VERDICT_TEXT
     environment.filters["utc"] = lambda value: utc_iso(value).replace("T", " ").replace("Z", " UTC")
+    zones = {site: ZoneInfo(zone) for site, zone in site_timezones.items()}
+
+    def site_time(value: datetime | str | None, site: str | None = None, with_date: bool = True) -> Markup:
+        """`<time>` in the site's time zone (UTC when it has none), the UTC time on hover; never wraps."""
+        if value is None or value == "":
+            return Markup('<span class="muted">none</span>')
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        zone = zones.get(site or "", UTC)
+        local = when.astimezone(zone)
+        shown = local.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+        label = local.tzname() if zone is not UTC else "UTC"
+        utc = utc_iso(when).replace("T", " ").replace("Z", " UTC")
+        return Markup('<time class="t" datetime="{}" title="{}">{} <span class="tz">{}</span></time>').format(
+            utc_iso(when), utc, shown, label)
+
+    environment.filters["site_time"] = site_time
     return Jinja2Templates(env=environment)
 
 
@@ -96,7 +119,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 headers.extend([
-                    (b"content-security-policy", (b"default-src 'none'; style-src 'self'; img-src 'self' http: https:; "
+                    (b"content-security-policy", (b"default-src 'none'; style-src 'self'; script-src 'self'; "
+                     b"connect-src 'self'; img-src 'self' http: https:; "
                      b"media-src http: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),  # no-referrer would make form POSTs send Origin: null
@@ -122,7 +146,7 @@ def render(request: Request, operator: Operator | None, template: str, status_co
            **context: Any) -> Response:
     console = _console(request)
     nonce, new = csrf.nonce(request)
-    context.update(operator=operator, request=request)
+    context.update(operator=operator, request=request, live_since=utc_iso(datetime.now(UTC)))
     if operator is not None:
         context["csrf_token"] = csrf.token(console.settings.secret, operator.subject, nonce)
     response = console.templates.TemplateResponse(request, template, context, status_code=status_code)
@@ -206,11 +230,25 @@ def alert_list(request: Request, operator: Operator) -> Response:
     page = console.store.list(operator.access, flt, PAGE_SIZE)
     kept = {k: v for k, v in params.items() if k in AlertFilter.model_fields and k != "cursor" and v}
     next_url = f"/alerts?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
+    statuses, _ = read_statuses(console.dynamodb, console.settings.state_table, operator.access)
+    thumbs = {
+        row.alert.alert_id: _presign(console, row.alert.snapshot.bucket, row.alert.snapshot.key, THUMB_LINK_S)
+        for row in page.rows if row.alert.snapshot is not None
+    }
     return render(
-        request, operator, "alerts.html", page=page, flt=flt, next_url=next_url,
+        request, operator, "alerts.html", page=page, flt=flt, next_url=next_url, thumbs=thumbs,
         severities=[s.value for s in Severity],
-        sites=None if operator.access.all_sites else sorted(operator.access.sites),
+        known_sites=sorted(operator.access.sites) if not operator.access.all_sites
+        else sorted({s.site for s in statuses} | ({flt.site} if flt.site else set())),
+        known_cameras=sorted({s.camera_id for s in statuses}),
+        known_events=sorted({row.alert.event_type for row in page.rows} | set(KNOWN_EVENT_TYPES)),
     )
+
+
+def _presign(console: Console, bucket: str, key: str, expires_in_s: int) -> str:
+    """A presigned GET (computed locally, no request): thumbnails are the alert's snapshot, shown small."""
+    return str(console.s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
+                                                 ExpiresIn=expires_in_s))
 
 
 @authenticated
@@ -243,8 +281,39 @@ def alert_page(request: Request, operator: Operator) -> Response:
         trace=trace.trace, trace_svg=trace_svg, trace_missing=trace.missing,
         audit=console.store.audit_trail(alert.alert_id),
         reviewed=_saved_notice(row, operator, request.query_params.get("reviewed")),
+        done=_done_notice(console, operator, request.query_params.get("done")),
         seen_field=SEEN_FIELD,
+        older=console.store.older(operator.access, row.sk),
+        newer=console.store.newer(operator.access, row.sk),
+        next_unreviewed_url=f"/triage/next?{urlencode({'from': row.sk})}",
     )
+
+
+def _done_notice(console: Console, operator: Operator, alert_id: str | None) -> AlertRow | None:
+    """After a keyboard review that moved on: the alert just reviewed, if this operator reviewed it."""
+    if not alert_id:
+        return None
+    row = console.store.get(alert_id, operator.access)
+    if row is None or row.review is None or row.review.by != operator.name:
+        return None
+    return row
+
+
+@authenticated
+def next_unreviewed(request: Request, operator: Operator) -> Response:
+    """The next alert to review (after `from`, an `sk`), or the list of unreviewed alerts when none is left."""
+    console = _console(request)
+    start = request.query_params.get("from") or None
+    try:
+        AlertFilter(cursor=start)
+    except ValidationError as exc:
+        raise HTTPException(400, "bad triage position: from is not a cursor of this listing") from exc
+    row = console.store.next_unreviewed(operator.access, start)
+    done = request.query_params.get("done")
+    if row is None:
+        return RedirectResponse("/alerts?review=unreviewed&triage=done", status_code=303)
+    suffix = f"?{urlencode({'done': done})}" if done else ""
+    return RedirectResponse(f"/alerts/{quote(row.alert.alert_id, safe='')}{suffix}", status_code=303)
 
 
 def _saved_notice(row: AlertRow, operator: Operator, reviewed: str | None) -> str | None:
@@ -287,6 +356,8 @@ def review(request: Request, operator: Operator) -> Response:
         logger.error("feedback label not written alert_id=%s: %s", alert_id, exc)
         raise HTTPException(502, "the review is recorded but the training label could not be written to S3; "
                                  "submit the review again") from exc
+    if form.get("then") == "next":
+        return RedirectResponse(f"/triage/next?{urlencode({'from': row.sk, 'done': alert_id})}", status_code=303)
     return RedirectResponse(f"/alerts/{alert_id}?reviewed={label}", status_code=303)
 
 
@@ -313,12 +384,48 @@ def cameras(request: Request, operator: Operator) -> Response:
     return render(request, operator, "cameras.html", rows=rows, now=now)
 
 
+async def events(request: Request) -> Response:
+    """Server-sent events: new alerts and camera state changes (`console.live`)."""
+    console = _console(request)
+    operator = await run_in_threadpool(console.auth.operator, request)
+    if operator.access.empty:
+        raise Forbidden(f"operator {operator.name} is not assigned to any site")
+    now = datetime.now(UTC)
+    since = live.parse_since(request.headers.get("last-event-id") or request.query_params.get("since"), now)
+    feed = live.LiveFeed(console.store, console.dynamodb, console.settings.state_table, operator.access,
+                         watermark=since, stale_after_s=DEFAULT_STALE_AFTER_S)
+
+    async def stream() -> AsyncIterator[str]:
+        yield f"retry: 2000\n: {operator.name} watching {operator.access.describe()}\n\n"
+        started = last_sent = time.monotonic()
+        while time.monotonic() - started < live.MAX_STREAM_S:
+            try:
+                changes = await run_in_threadpool(feed.poll)
+            except (ClientError, BotoCoreError) as exc:
+                logger.warning("live stream for %s: poll failed: %s", operator.name, exc)
+                changes = []
+            watermark = utc_iso(feed.watermark)
+            for name, data in changes:
+                yield live.sse(name, data, watermark)
+                last_sent = time.monotonic()
+            if time.monotonic() - last_sent >= live.HEARTBEAT_S:
+                yield f"id: {watermark}\n: still here\n\n"
+                last_sent = time.monotonic()
+            await asyncio.sleep(live.POLL_S)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
 async def stylesheet(request: Request) -> Response:
     return FileResponse(HERE / "static" / "console.css", media_type="text/css")
+
+
+async def script(request: Request) -> Response:
+    return FileResponse(HERE / "static" / "console.js", media_type="text/javascript")
 
 
 # -- errors --------------------------------------------------------------------------------------------
@@ -361,9 +468,12 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
             Route("/alerts", alert_list),
             Route("/alerts/{alert_id}", alert_page),
             Route("/alerts/{alert_id}/review", review, methods=["POST"]),
+            Route("/triage/next", next_unreviewed),
             Route("/cameras", cameras),
             Route("/healthz", healthz),
+            Route("/events", events),
             Route("/static/console.css", stylesheet),
+            Route("/static/console.js", script),
         ],
         exception_handlers={
             Unauthorized: _unauthorized,
@@ -379,6 +489,6 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
         store=AlertStore(dynamodb, settings.history_table, settings.audit_table),
         dynamodb=dynamodb,
         s3=s3,
-        templates=_templates(),
+        templates=_templates(settings.site_timezones),
     )
     return app

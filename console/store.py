@@ -330,6 +330,48 @@ class AlertStore:
                     part.key_value, max_pages)
         return _Slice(items, kwargs["ExclusiveStartKey"]["sk"]["S"], max_pages)
 
+    # -- triage: neighbours and the next alert to review ---------------------------------------------
+
+    def older(self, access: SiteAccess, sk: str, review: ReviewState = "any") -> AlertRow | None:
+        """The newest alert started before the one at `sk` (with that review state), or None."""
+        page = self.list(access, AlertFilter(cursor=sk, review=review), page_size=1)
+        return page.rows[0] if page.rows else None
+
+    def newer(self, access: SiteAccess, sk: str) -> AlertRow | None:
+        """The oldest alert started after the one at `sk`, or None (at most `MONTHS_BACK` months on)."""
+        if access.empty:
+            return None
+        if access.all_sites:
+            start = date.fromisoformat(sk[:10])
+            months = [m for m in _months_desc(datetime.now(UTC).date(), start)][::-1][:MONTHS_BACK]
+            for month in months:
+                found = self._first_after(MONTH_INDEX, "month", month, sk)
+                if found is not None:
+                    return found
+            return None
+        candidates = [self._first_after(SITE_INDEX, "site", site, sk) for site in sorted(access.sites)]
+        return min((c for c in candidates if c is not None), key=lambda r: r.sk, default=None)
+
+    def next_unreviewed(self, access: SiteAccess, before_sk: str | None) -> AlertRow | None:
+        """The next alert to review: the newest unreviewed one started before `before_sk`, else the
+        newest unreviewed one of all (so a shift works down the list and then picks up new ones)."""
+        if before_sk:
+            found = self.older(access, before_sk, review=UNREVIEWED)
+            if found is not None:
+                return found
+        page = self.list(access, AlertFilter(review=UNREVIEWED), page_size=1)
+        return page.rows[0] if page.rows else None
+
+    def _first_after(self, index: str, key_name: str, key_value: str, sk: str) -> AlertRow | None:
+        response = self.dynamodb.query(
+            TableName=self.history_table, IndexName=index,
+            KeyConditionExpression="#pk = :pk AND #sk > :sk",
+            ExpressionAttributeNames={"#pk": key_name, "#sk": "sk"},
+            ExpressionAttributeValues={":pk": {"S": key_value}, ":sk": {"S": sk}},
+            ScanIndexForward=True, Limit=1,
+        )
+        return _row(response["Items"][0]) if response["Items"] else None
+
     # -- one alert ----------------------------------------------------------------------------------
 
     def get(self, alert_id: str, access: SiteAccess) -> AlertRow | None:
