@@ -95,12 +95,18 @@ class LiveFeed:
     stale_after_s: float
     sent: set[str] = field(default_factory=set)
     camera_states: dict[str, str] | None = None
+    floor: datetime | None = None
+    """The stream's starting point: what was recorded before it was on the page already."""
+
+    def __post_init__(self) -> None:
+        self.floor = self.floor or self.watermark
 
     def poll(self, now: datetime | None = None) -> list[tuple[str, dict[str, Any]]]:
         """(event name, data) of what changed since the last poll."""
         now = now or datetime.now(UTC)
         events: list[tuple[str, dict[str, Any]]] = []
-        for row in recorded_since(self.store, self.access, self.watermark - WATERMARK_SKEW, now):
+        since = max(self.watermark - WATERMARK_SKEW, self.floor or self.watermark)
+        for row in recorded_since(self.store, self.access, since, now):
             if row.alert.alert_id in self.sent:
                 continue
             self.sent.add(row.alert.alert_id)
