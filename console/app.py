@@ -392,8 +392,19 @@ async def events(request: Request) -> Response:
         raise Forbidden(f"operator {operator.name} is not assigned to any site")
     now = datetime.now(UTC)
     since = live.parse_since(request.headers.get("last-event-id") or request.query_params.get("since"), now)
+    shown = console.templates.env.filters["site_time"]
+
+    def describe(row: AlertRow) -> dict[str, Any]:
+        when = shown(row.alert.started_at, row.alert.site)  # the list's own <time>, taken apart
+        snapshot = row.alert.snapshot
+        return {
+            "started_shown": when.striptags().rsplit(" ", 1)[0], "tz": when.striptags().rsplit(" ", 1)[1],
+            "started_title": utc_iso(row.alert.started_at).replace("T", " ").replace("Z", " UTC"),
+            "thumb": _presign(console, snapshot.bucket, snapshot.key, THUMB_LINK_S) if snapshot else None,
+        }
+
     feed = live.LiveFeed(console.store, console.dynamodb, console.settings.state_table, operator.access,
-                         watermark=since, stale_after_s=DEFAULT_STALE_AFTER_S)
+                         watermark=since, stale_after_s=DEFAULT_STALE_AFTER_S, describe=describe)
 
     async def stream() -> AsyncIterator[str]:
         yield f"retry: 2000\n: {operator.name} watching {operator.access.describe()}\n\n"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,6 +96,8 @@ class LiveFeed:
     stale_after_s: float
     sent: set[str] = field(default_factory=set)
     camera_states: dict[str, str] | None = None
+    describe: Callable[[AlertRow], dict[str, Any]] | None = None
+    """Extra fields of an `alert` event (the page's own time format, a thumbnail link)."""
     floor: datetime | None = None
     """The stream's starting point: what was recorded before it was on the page already."""
 
@@ -110,7 +113,7 @@ class LiveFeed:
             if row.alert.alert_id in self.sent:
                 continue
             self.sent.add(row.alert.alert_id)
-            events.append(("alert", alert_event(row)))
+            events.append(("alert", {**alert_event(row), **(self.describe(row) if self.describe else {})}))
         self.watermark = now
         statuses, _ = read_statuses(self.dynamodb, self.state_table, self.access)
         initial = self.camera_states is None

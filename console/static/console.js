@@ -93,12 +93,17 @@
     row.appendChild(td);
     return td;
   }
-  function localTime(iso) {
-    const when = new Date(iso);
+  function siteTime(alert) {
+    // The server formats it in the site's time zone, as the list's own rows are.
     const time = document.createElement("time");
-    time.dateTime = iso;
-    time.title = iso.replace("T", " ").replace("Z", " UTC");
-    time.textContent = when.toLocaleString();
+    time.className = "t";
+    time.dateTime = alert.started_at;
+    time.title = alert.started_title;
+    time.textContent = `${alert.started_shown} `;
+    const zone = document.createElement("span");
+    zone.className = "tz";
+    zone.textContent = alert.tz;
+    time.appendChild(zone);
     return time;
   }
   function addAlertRow(alert) {
@@ -109,13 +114,22 @@
     row.dataset.alertId = alert.alert_id;
     const link = document.createElement("a");
     link.href = `/alerts/${encodeURIComponent(alert.alert_id)}`;
-    link.appendChild(localTime(alert.started_at));
-    cell(row, "", "").className = "thumb";
+    link.appendChild(siteTime(alert));
+    const thumb = cell(row, "", "");
+    thumb.className = "thumb";
+    if (alert.thumb) {
+      const image = document.createElement("img");
+      image.src = alert.thumb;
+      image.alt = "";
+      image.width = 96;
+      image.height = 54;
+      thumb.appendChild(image);
+    }
     cell(row, "Started", link).className = "when";
     const camera = document.createElement("span");
     camera.textContent = `${alert.camera_id} `;
     const site = document.createElement("span");
-    site.className = "muted";
+    site.className = "muted site";
     site.textContent = `@${alert.site}`;
     const where = document.createElement("span");
     where.append(camera, site);

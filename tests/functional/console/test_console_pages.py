@@ -281,3 +281,27 @@ def test_cameras_page_url_encodes_the_camera_in_its_alerts_today_link(world: Wor
     row = html.split('data-camera-id="gate 3&amp;site=x/ü"')[1].split("</tr>")[0]
     link = re.search(r'<a href="(/alerts\?[^"]+)"', row).group(1)
     assert link.startswith("/alerts?camera=gate+3%26site%3Dx%2F%C3%BC&amp;date_from=")
+
+
+def test_times_are_in_the_sites_time_zone_with_utc_on_hover(world: World, console_client) -> None:
+    from zoneinfo import ZoneInfo
+
+    # GIVEN demo-hq is in Paris; demo-port has no zone configured
+    client = console_client(site_timezones={"demo-hq": "Europe/Paris"})
+    hq, port = world.by_camera("lobby-1")[0], world.by_camera("dock-2")[0]
+    html = client.get("/alerts").text
+    # THEN an HQ alert shows Paris time with its zone, and its UTC time on hover; the port's is UTC
+    paris = hq.started_at.astimezone(ZoneInfo("Europe/Paris"))
+    utc = utc_iso(hq.started_at)
+    expected = (f'<time class="t" datetime="{utc}" title="{utc.replace("T", " ").replace("Z", " UTC")}">'
+                f'{paris:%Y-%m-%d %H:%M:%S} <span class="tz">{paris.tzname()}</span></time>')
+    assert expected in html
+    assert f'{port.started_at:%Y-%m-%d %H:%M:%S} <span class="tz">UTC</span>' in html
+
+
+def test_filters_offer_the_known_sites_cameras_and_event_types(client) -> None:
+    html = client.get("/alerts").text
+    assert '<option value="demo-hq"' in html and '<option value="demo-port"' in html
+    assert re.findall(r'<datalist id="known-cameras">(.*?)</datalist>', html) == [
+        '<option value="dock-2"><option value="lobby-1">']
+    assert '<option value="scene_anomaly">' in html
