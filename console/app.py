@@ -42,6 +42,7 @@ from console.auth import (
     Authenticator,
     KeySource,
     Operator,
+    SignInThrottle,
     Unauthorized,
     session_cookie,
 )
@@ -77,6 +78,7 @@ class Forbidden(Exception):
 class Console:
     settings: ConsoleSettings
     auth: Authenticator
+    throttle: SignInThrottle
     store: AlertStore
     dynamodb: Any
     s3: Any
@@ -192,21 +194,61 @@ def _trusted_proxy(request: Request) -> bool:
     return _console(request).settings.trusts_proxy(request.client.host if request.client else None)
 
 
+def _client_address(request: Request) -> str:
+    """Who is asking: the peer, or behind a trusted proxy the address it appended to X-Forwarded-For."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and _trusted_proxy(request):
+        return forwarded.split(",")[-1].strip() or peer
+    return peer
+
+
+class TooManyAttempts(Exception):
+    """Too many wrong tokens from one address (429)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many wrong tokens from your address; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 def _login(request: Request, console: Console) -> Response:
-    if not console.auth.check_token(request.query_params[TOKEN_PARAM]):
+    address = _client_address(request)
+    wait = console.throttle.retry_after(address)
+    if wait:
+        logger.warning("sign-in throttled from %s (%d wrong tokens within %.0f s)", address,
+                       console.throttle.limit, console.throttle.window_s)
+        raise TooManyAttempts(wait)
+    name = console.auth.sign_in(request.query_params[TOKEN_PARAM])
+    if name is None:
+        console.throttle.failed(address)
+        logger.warning("sign-in refused from %s: wrong token", address)
         raise Unauthorized("the token is not this console's: use the URL printed at start-up")
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_PARAM]
     target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        session_cookie(console.settings.secret, console.settings.local_operator),
+        session_cookie(console.settings.secret, name),
         max_age=SESSION_MAX_AGE_S,
         httponly=True,
         samesite="strict",
         secure=_secure(request),
     )
-    logger.info("operator %s signed in with the start-up token", console.settings.local_operator)
+    logger.info("operator %s signed in from %s", name, address)
+    return response
+
+
+@authenticated
+def sign_out(request: Request, operator: Operator) -> Response:
+    console = _console(request)
+    form = {k: v[0] for k, v in parse_qs(request.state.body.decode("utf-8", "replace")).items()}
+    csrf.check(request, console.settings.secret, operator.subject, form.get(csrf.CSRF_FIELD),
+               trusted_proxy=_trusted_proxy(request))
+    console.auth.sign_out(request)
+    logger.info("operator %s signed out from %s", operator.name, _client_address(request))
+    response = render(request, None, "error.html", status=200, title="Signed out",
+                      message="You are signed out. Open your console URL (with your token) to sign in again.")
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=_secure(request))
     return response
 
 
@@ -456,6 +498,13 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
     return _error(request, 403, "Refused", str(exc))
 
 
+async def _too_many(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TooManyAttempts)
+    response = _error(request, 429, "Too many attempts", str(exc))
+    response.headers["retry-after"] = str(exc.retry_after_s)
+    return response
+
+
 async def _forbidden(request: Request, exc: Exception) -> Response:
     return _error(request, 403, "Not allowed", str(exc))
 
@@ -480,6 +529,7 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
             Route("/alerts/{alert_id}", alert_page),
             Route("/alerts/{alert_id}/review", review, methods=["POST"]),
             Route("/triage/next", next_unreviewed),
+            Route("/signout", sign_out, methods=["POST"]),
             Route("/cameras", cameras),
             Route("/healthz", healthz),
             Route("/events", events),
@@ -490,6 +540,7 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
             Unauthorized: _unauthorized,
             CsrfRejected: _csrf_rejected,
             Forbidden: _forbidden,
+            TooManyAttempts: _too_many,
             HTTPException: _http_error,
         },
     )
@@ -497,6 +548,7 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
     app.state.console = Console(
         settings=settings,
         auth=Authenticator(settings, key_source),
+        throttle=SignInThrottle(),
         store=AlertStore(dynamodb, settings.history_table, settings.audit_table),
         dynamodb=dynamodb,
         s3=s3,

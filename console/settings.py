@@ -61,6 +61,7 @@ class ConsoleSettings(BaseModel):
         default=(), description="Addresses/CIDRs of proxies whose X-Forwarded-Host/-Proto are believed."
     )
     site_timezones: dict[str, str] = Field(default_factory=dict, description="Site -> IANA time zone.")
+    operators_file: str = Field(default="", description="Token mode: named operators' file (hashed tokens).")
     link_expiry_s: int = Field(default=3600, gt=0, le=MAX_LINK_EXPIRY_S, description="Presigned link life.")
 
     @field_validator("trusted_proxies")
@@ -78,6 +79,15 @@ class ConsoleSettings(BaseModel):
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError(f"site {site}: unknown time zone {zone!r}") from exc
+        return value
+
+    @field_validator("operators_file")
+    @classmethod
+    def _operators(cls, value: str) -> str:
+        if value:
+            from console.operators import OperatorRegistry
+
+            OperatorRegistry.load(value)  # OperatorsFileError (a ValueError) says what is wrong
         return value
 
     def trusts_proxy(self, address: str | None) -> bool:
@@ -104,6 +114,7 @@ class ConsoleSettings(BaseModel):
             "alb_arn": names.ALB_ARN_ENV,
             "sites_claim": names.SITES_CLAIM_ENV,
             "link_expiry_s": names.LINK_EXPIRY_ENV,
+            "operators_file": names.OPERATORS_FILE_ENV,
         }
         for field, variable in simple.items():
             if env.get(variable):
