@@ -204,6 +204,7 @@ def test_alert_page_draws_the_score_trace_archived_next_to_the_clip(world: World
 def test_alert_page_says_when_the_score_trace_is_not_archived_or_unreadable(world: World, client) -> None:
     # GIVEN an alert with its clip but no trace yet, and one whose trace is not a score trace
     no_trace, bad = world.by_camera("lobby-1")[0], world.by_camera("lobby-1")[2]
+    world.s3.delete_object(Bucket=no_trace.clip.bucket, Key=score_trace_key(no_trace.clip.key))  # the seed wrote one
     world.s3.put_object(Bucket=bad.clip.bucket, Key=score_trace_key(bad.clip.key), Body=b'{"points": "?"}')
     # WHEN their pages are opened THEN they render and say so, and the clip is still there
     html = client.get(f"/alerts/{no_trace.alert_id}").text
@@ -305,3 +306,14 @@ def test_filters_offer_the_known_sites_cameras_and_event_types(client) -> None:
     assert re.findall(r'<datalist id="known-cameras">(.*?)</datalist>', html) == [
         '<option value="dock-2"><option value="lobby-1">']
     assert '<option value="scene_anomaly">' in html
+
+
+def test_seeded_alerts_have_score_traces_over_their_clip_range(world: World, client) -> None:
+    # GIVEN the seed (what `make console` shows) - the newest alert's clip is not cut, so it has no trace yet
+    archived, uncut = world.alerts[0], max(world.alerts, key=lambda a: a.started_at)
+    body = world.s3.get_object(Bucket=archived.clip.bucket, Key=score_trace_key(archived.clip.key))["Body"].read()
+    trace = ScoreTrace.model_validate_json(body)
+    assert trace.alert_id == archived.alert_id and (trace.pre_roll_s, trace.post_roll_s) == (5.0, 10.0)
+    assert trace.points[0][0] >= -5.0 and trace.points[-1][0] <= 10.0 and len(trace.points) >= 20
+    assert '<svg class="chart trace"' in client.get(f"/alerts/{archived.alert_id}").text
+    assert 'score trace not archived yet' in client.get(f"/alerts/{uncut.alert_id}").text
