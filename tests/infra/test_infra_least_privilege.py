@@ -551,6 +551,8 @@ CONSOLE_ENV_NOT_FROM_TERRAFORM = {
     "VIGIL_CONSOLE_TOKEN": "local mode (VIGIL_CONSOLE_AUTH=token) only: on AWS the ALB's OIDC headers sign in",
     "VIGIL_CONSOLE_LOCAL_SITES": "local mode only: the token operator's sites",
     "VIGIL_CONSOLE_LINK_EXPIRY_S": "optional: the console's default link lifetime applies",
+    "VIGIL_CONSOLE_OPERATORS_FILE": "local mode only: named operators' hashed tokens; on AWS the ALB signs in",
+    "VIGIL_CONSOLE_SITE_TIMEZONES": "optional: sites without a zone are shown in UTC",
     "AWS_DEFAULT_REGION": "AWS_REGION is set instead (either is read)",
 }
 
