@@ -50,7 +50,7 @@ from console.cameras import DEFAULT_STALE_AFTER_S, camera_row, read_statuses
 from console.charts import ScoreChart, ScorePoint, TraceChart, fitted_window
 from console.csrf import CsrfRejected
 from console.feedback import write_label
-from console.media import media_link, score_trace
+from console.media import MediaLink, media_link, score_trace
 from console.settings import ConsoleSettings
 from console.store import VERDICT_TEXT, AlertFilter, AlertRow, AlertStore, ReviewConflict, SeenReview
 from contracts.alert import Severity, utc_iso
@@ -61,7 +61,6 @@ HERE = Path(__file__).parent
 CHART_WINDOW = timedelta(minutes=30)
 MAX_FORM_BYTES = 4096
 PAGE_SIZE = 25
-THUMB_LINK_S = 300
 KNOWN_EVENT_TYPES = ("scene_anomaly",)
 """Offered in the event filter besides those of the alerts shown (the model's event type)."""
 SEEN_FIELD = "seen"
@@ -273,10 +272,8 @@ def alert_list(request: Request, operator: Operator) -> Response:
     kept = {k: v for k, v in params.items() if k in AlertFilter.model_fields and k != "cursor" and v}
     next_url = f"/alerts?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
     statuses, _ = read_statuses(console.dynamodb, console.settings.state_table, operator.access)
-    thumbs = {
-        row.alert.alert_id: _presign(console, row.alert.snapshot.bucket, row.alert.snapshot.key, THUMB_LINK_S)
-        for row in page.rows if row.alert.snapshot is not None
-    }
+    thumbs = {row.alert.alert_id: _media_url(row.alert.alert_id, "snapshot")
+              for row in page.rows if row.alert.snapshot is not None}
     return render(
         request, operator, "alerts.html", page=page, flt=flt, next_url=next_url, thumbs=thumbs,
         severities=[s.value for s in Severity],
@@ -317,8 +314,8 @@ def alert_page(request: Request, operator: Operator) -> Response:
         trace_svg = TraceChart.of(found.points, found.threshold, found.pre_roll_s, found.post_roll_s).svg()
     return render(
         request, operator, "alert.html", row=row, alert=alert,
-        snapshot=media_link(console.s3, alert.snapshot, "snapshot", expiry),
-        clip=media_link(console.s3, alert.clip, "clip", expiry),
+        snapshot=_checked(media_link(console.s3, alert.snapshot, "snapshot", expiry), alert.alert_id, "snapshot"),
+        clip=_checked(media_link(console.s3, alert.clip, "clip", expiry), alert.alert_id, "clip"),
         chart_svg=chart.svg(), chart_points=len(points),
         trace=trace.trace, trace_svg=trace_svg, trace_missing=trace.missing,
         audit=console.store.audit_trail(alert.alert_id),
@@ -341,6 +338,29 @@ def _done_notice(console: Console, operator: Operator, alert_id: str | None) -> 
     return row
 
 
+MEDIA_KINDS = ("snapshot", "clip")
+
+
+@authenticated
+def media(request: Request, operator: Operator) -> Response:
+    """The alert's snapshot or clip: a 303 to a presigned S3 link that lives `link_expiry_s` (120 s
+    by default), given only to a signed-in operator of the alert's site. Pages link here, never to S3,
+    so a copied page or URL does not open the footage without a session for an hour."""
+    console = _console(request)
+    alert_id, what = request.path_params["alert_id"], request.path_params["what"]
+    if what not in MEDIA_KINDS:
+        raise HTTPException(404, f"no {what} for alerts")
+    row = console.store.get(alert_id, operator.access)
+    obj = None if row is None else getattr(row.alert, what)
+    if obj is None:
+        raise HTTPException(404, f"no {what} of alert {alert_id} (or not one of your sites)")
+    return RedirectResponse(_presign(console, obj.bucket, obj.key, console.settings.link_expiry_s), status_code=303)
+
+
+def _media_url(alert_id: str, what: str) -> str:
+    return f"/alerts/{quote(alert_id, safe='')}/media/{what}"
+
+
 @authenticated
 def next_unreviewed(request: Request, operator: Operator) -> Response:
     """The next alert to review (after `from`, an `sk`), or the list of unreviewed alerts when none is left."""
@@ -356,6 +376,11 @@ def next_unreviewed(request: Request, operator: Operator) -> Response:
         return RedirectResponse("/alerts?review=unreviewed&triage=done", status_code=303)
     suffix = f"?{urlencode({'done': done})}" if done else ""
     return RedirectResponse(f"/alerts/{quote(row.alert.alert_id, safe='')}{suffix}", status_code=303)
+
+
+def _checked(link: MediaLink, alert_id: str, what: str) -> MediaLink:
+    """The page's link to an object that is there: the console's media route, not the S3 link itself."""
+    return link if link.url is None else MediaLink(_media_url(alert_id, what), None)
 
 
 def _saved_notice(row: AlertRow, operator: Operator, reviewed: str | None) -> str | None:
@@ -442,7 +467,7 @@ async def events(request: Request) -> Response:
         return {
             "started_shown": when.striptags().rsplit(" ", 1)[0], "tz": when.striptags().rsplit(" ", 1)[1],
             "started_title": utc_iso(row.alert.started_at).replace("T", " ").replace("Z", " UTC"),
-            "thumb": _presign(console, snapshot.bucket, snapshot.key, THUMB_LINK_S) if snapshot else None,
+            "thumb": _media_url(row.alert.alert_id, "snapshot") if snapshot else None,
         }
 
     feed = live.LiveFeed(console.store, console.dynamodb, console.settings.state_table, operator.access,
@@ -528,6 +553,7 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
             Route("/alerts", alert_list),
             Route("/alerts/{alert_id}", alert_page),
             Route("/alerts/{alert_id}/review", review, methods=["POST"]),
+            Route("/alerts/{alert_id}/media/{what}", media),
             Route("/triage/next", next_unreviewed),
             Route("/signout", sign_out, methods=["POST"]),
             Route("/cameras", cameras),

@@ -62,7 +62,8 @@ class ConsoleSettings(BaseModel):
     )
     site_timezones: dict[str, str] = Field(default_factory=dict, description="Site -> IANA time zone.")
     operators_file: str = Field(default="", description="Token mode: named operators' file (hashed tokens).")
-    link_expiry_s: int = Field(default=3600, gt=0, le=MAX_LINK_EXPIRY_S, description="Presigned link life.")
+    link_expiry_s: int = Field(default=120, gt=0, le=MAX_LINK_EXPIRY_S,
+                               description="Life of the presigned S3 link a media request is sent to.")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -62,7 +62,8 @@ def test_alert_page_shows_snapshot_with_regions_clip_score_threshold_and_model(w
     html = response.text
     # THEN the snapshot link serves the alert's real JPEG (the sample's 768x432 frame)
     snapshot_url = re.search(r'<img id="snapshot" src="([^"]+)"', html).group(1).replace("&amp;", "&")
-    jpeg = httpx.get(snapshot_url).content
+    assert snapshot_url == f"/alerts/{alert.alert_id}/media/snapshot"  # the console's, not S3's
+    jpeg = httpx.get(client.get(snapshot_url).headers["location"]).content
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (432, 768, 3)
     # AND every region of the alert is drawn over it, in normalised coordinates
@@ -71,7 +72,7 @@ def test_alert_page_shows_snapshot_with_regions_clip_score_threshold_and_model(w
     assert len(drawn) >= 1
     # AND the clip link serves an MP4 that decodes
     clip_url = re.search(r'<video id="clip"[^>]* src="([^"]+)"', html).group(1).replace("&amp;", "&")
-    with av.open(_download(clip_url)) as container:
+    with av.open(_download(client.get(clip_url).headers["location"])) as container:
         assert sum(1 for _ in container.decode(video=0)) >= 50
     # AND the score chart, the threshold and the model version are there
     assert '<svg class="chart"' in html and "threshold 0.500" in html
@@ -317,3 +318,19 @@ def test_seeded_alerts_have_score_traces_over_their_clip_range(world: World, cli
     assert trace.points[0][0] >= -5.0 and trace.points[-1][0] <= 10.0 and len(trace.points) >= 20
     assert '<svg class="chart trace"' in client.get(f"/alerts/{archived.alert_id}").text
     assert 'score trace not archived yet' in client.get(f"/alerts/{uncut.alert_id}").text
+
+
+def test_media_links_need_a_session_and_the_s3_link_is_short_lived(world: World, client, console_client) -> None:
+    from console.access import SiteAccess
+
+    alert = world.by_camera("dock-2")[0]
+    # GIVEN the media route of an alert's snapshot
+    path = f"/alerts/{alert.alert_id}/media/snapshot"
+    # THEN a signed-in operator is sent to a presigned S3 link that lives 2 minutes
+    response = client.get(path)
+    assert response.status_code == 303
+    assert "X-Amz-Expires=120" in response.headers["location"]
+    # AND without a session it is a 401, and for an operator of another site a 404
+    assert console_client(sign_in=False).get(path).status_code == 401
+    assert console_client(local_access=SiteAccess.parse("demo-hq")).get(path).status_code == 404
+    assert client.get(f"/alerts/{alert.alert_id}/media/manifest").status_code == 404
