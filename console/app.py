@@ -59,7 +59,8 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 CHART_WINDOW = timedelta(minutes=30)
-MAX_FORM_BYTES = 4096
+MAX_FORM_BYTES = 8192
+MAX_BULK = 50
 PAGE_SIZE = 25
 KNOWN_EVENT_TYPES = ("scene_anomaly",)
 """Offered in the event filter besides those of the alerts shown (the model's event type)."""
@@ -276,6 +277,9 @@ def alert_list(request: Request, operator: Operator) -> Response:
               for row in page.rows if row.alert.snapshot is not None}
     return render(
         request, operator, "alerts.html", page=page, flt=flt, next_url=next_url, thumbs=thumbs,
+        bulk=_bulk_notice(request.query_params.get("bulk")),
+        back=request.url.path + (f"?{urlencode({k: v for k, v in params.items() if k != 'bulk'})}"
+                                 if any(k != "bulk" for k in params) else ""),
         severities=[s.value for s in Severity],
         known_sites=sorted(operator.access.sites) if not operator.access.all_sites
         else sorted({s.site for s in statuses} | ({flt.site} if flt.site else set())),
@@ -428,6 +432,66 @@ def review(request: Request, operator: Operator) -> Response:
     return RedirectResponse(f"/alerts/{alert_id}?reviewed={label}", status_code=303)
 
 
+@authenticated
+def bulk_review(request: Request, operator: Operator) -> Response:
+    """Review the ticked alerts of a list page at once. Each pick carries the review state its row was
+    rendered with (`<alert_id>|<seen>`); one that changed since is left alone and counted, as a
+    stale single review is a 409."""
+    console = _console(request)
+    form = parse_qs(request.state.body.decode("utf-8", "replace"))
+    csrf.check(request, console.settings.secret, operator.subject, (form.get(csrf.CSRF_FIELD) or [None])[0],
+               trusted_proxy=_trusted_proxy(request))
+    label = (form.get("label") or [""])[0]
+    if label not in VERDICT_TEXT:
+        raise HTTPException(400, f"label must be one of {', '.join(VERDICT_TEXT)}")
+    picks = form.get("pick", [])
+    if not picks:
+        raise HTTPException(400, "no alert ticked")
+    if len(picks) > MAX_BULK:
+        raise HTTPException(400, f"at most {MAX_BULK} alerts at once")
+    saved, changed, missing = 0, 0, 0
+    for pick in picks:
+        alert_id, _, token = pick.partition("|")
+        try:
+            seen = SeenReview.parse(token)
+        except ValueError as exc:
+            raise HTTPException(400, "a ticked alert does not say which review state it was loaded with; "
+                                     "reload the page") from exc
+        row = console.store.get(alert_id, operator.access)
+        if row is None:
+            missing += 1
+            continue
+        try:
+            if row.seen != seen:
+                raise ReviewConflict(alert_id)
+            console.store.review(row, label, operator.name, seen=seen)  # type: ignore[arg-type]
+        except ReviewConflict:
+            changed += 1
+            continue
+        try:
+            write_label(console.s3, console.settings.archive_bucket, row.alert, label, operator.name)  # type: ignore[arg-type]
+        except (ClientError, BotoCoreError) as exc:
+            logger.error("feedback label not written alert_id=%s: %s", alert_id, exc)
+            raise HTTPException(502, f"{saved + 1} reviews are recorded but the training label of {alert_id} "
+                                     "could not be written to S3; review it again") from exc
+        saved += 1
+    logger.info("bulk review by %s: %s x%d, %d changed meanwhile, %d not found", operator.name, label, saved,
+                changed, missing)
+    back = form.get("back", ["/alerts"])[0]
+    back = back if back.startswith("/alerts") and not back.startswith("//") else "/alerts"
+    joiner = "&" if "?" in back else "?"
+    result = urlencode({"bulk": f"{label}:{saved}:{changed}:{missing}"})
+    return RedirectResponse(f"{back}{joiner}{result}", status_code=303)
+
+
+def _bulk_notice(value: str | None) -> dict[str, Any] | None:
+    parts = (value or "").split(":")
+    if len(parts) != 4 or parts[0] not in VERDICT_TEXT or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return {"label": VERDICT_TEXT[parts[0]], "saved": int(parts[1]), "changed": int(parts[2]),
+            "missing": int(parts[3])}
+
+
 def _stale(row: AlertRow, seen: SeenReview) -> HTTPException:
     """409: the alert's review changed after the operator's page was loaded; nothing was written."""
     now = row.review
@@ -552,6 +616,7 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
             Route("/", home),
             Route("/alerts", alert_list),
             Route("/alerts/{alert_id}", alert_page),
+            Route("/alerts/bulk-review", bulk_review, methods=["POST"]),
             Route("/alerts/{alert_id}/review", review, methods=["POST"]),
             Route("/alerts/{alert_id}/media/{what}", media),
             Route("/triage/next", next_unreviewed),

@@ -115,6 +115,12 @@
     const link = document.createElement("a");
     link.href = `/alerts/${encodeURIComponent(alert.alert_id)}`;
     link.appendChild(siteTime(alert));
+    const pick = document.createElement("input");
+    pick.type = "checkbox";
+    pick.name = "pick";
+    pick.value = `${alert.alert_id}|${alert.seen}`;
+    pick.setAttribute("form", "bulk");
+    cell(row, "", pick).className = "pick";
     const thumb = cell(row, "", "");
     thumb.className = "thumb";
     if (alert.thumb) {
@@ -233,6 +239,11 @@
         if (page === "alerts" && selected >= 0) go(`tr.alert-row.selected td.when a`);
         else return;
         break;
+      case "x": {
+        const box = $("tr.alert-row.selected td.pick input");
+        if (page === "alerts" && box) box.checked = !box.checked; else return;
+        break;
+      }
       case "n":
         go("a#next-unreviewed");
         break;
