@@ -497,8 +497,17 @@ def _stale(row: AlertRow, seen: SeenReview) -> HTTPException:
     now = row.review
     current = f"{now.text} by {now.by} at {now.at}" if now else "not reviewed"
     logger.info("stale review form alert_id=%s: seen %s, now %s", row.alert.alert_id, seen.token, row.seen.token)
-    return HTTPException(409, f"This alert changed after your page was loaded: you saw \"{seen.describe()}\", "
-                              f"it is now \"{current}\". Nothing was saved; reload the alert and review again.")
+    return StaleReview(f"This alert changed after your page was loaded: you saw \"{seen.describe()}\", "
+                       f"it is now \"{current}\". Nothing was saved; open the alert again and review it.",
+                       f"/alerts/{quote(row.alert.alert_id, safe='')}")
+
+
+class StaleReview(HTTPException):
+    """409 with a link back to the alert as it is now."""
+
+    def __init__(self, detail: str, link: str) -> None:
+        super().__init__(409, detail)
+        self.link = link
 
 
 @authenticated
@@ -573,8 +582,9 @@ async def script(request: Request) -> Response:
 # -- errors --------------------------------------------------------------------------------------------
 
 
-def _error(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, None, "error.html", status_code=status, status=status, title=title, message=message)
+def _error(request: Request, status: int, title: str, message: str, link: str | None = None) -> Response:
+    return render(request, None, "error.html", status_code=status, status=status, title=title, message=message,
+                  link=link)
 
 
 async def _unauthorized(request: Request, exc: Exception) -> Response:
@@ -602,7 +612,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
               413: "Too large", 502: "Storage error"}
-    return _error(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+    link = exc.link if isinstance(exc, StaleReview) else None
+    return _error(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), link)
 
 
 def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None,

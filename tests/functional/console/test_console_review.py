@@ -172,6 +172,7 @@ def test_a_stale_form_is_a_409_that_says_what_changed_and_keeps_the_label(world:
     # THEN it is a 409 that says what the operator saw and what the alert is now, with the security headers
     assert again.status_code == 409
     assert 'you saw "not reviewed", it is now "false alarm by local-operator at ' in again.text.replace("&#34;", '"')
+    assert f'<a id="reopen" href="/alerts/{alert.alert_id}">' in again.text
     assert again.headers["x-frame-options"] == "DENY"
     # AND the review, its audit and the training label in S3 are the first verdict's
     assert [(i["before"], i["after"]) for i in audit_items(world, alert.alert_id)] == [("unreviewed", "false_alarm")]
