@@ -19,8 +19,11 @@ import hmac
 import json
 import logging
 import re
+import secrets
+import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 
 from console.access import SiteAccess, access_from_claims
+from console.operators import OperatorRegistry
 from console.settings import ConsoleSettings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,9 @@ SESSION_COOKIE = "vigil_session"
 TOKEN_PARAM = "token"
 SESSION_MAX_AGE_S = 12 * 3600
 CLOCK_SKEW_S = 60
+SIGN_IN_LIMIT = 5
+SIGN_IN_WINDOW_S = 300.0
+"""At most SIGN_IN_LIMIT wrong tokens per client address within SIGN_IN_WINDOW_S."""
 
 KeySource = Callable[[str], bytes]
 """`kid` -> PEM public key (ALB mode)."""
@@ -126,13 +133,19 @@ def _sign(secret: str, payload: bytes) -> str:
     return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
 
 
-def session_cookie(secret: str, subject: str, now: float | None = None) -> str:
-    payload = json.dumps({"sub": subject, "iat": int(now if now is not None else time.time())}).encode()
+def session_cookie(secret: str, subject: str, now: float | None = None, sid: str | None = None) -> str:
+    claims = {"sub": subject, "iat": int(now if now is not None else time.time()), "sid": sid or secrets.token_hex(8)}
+    payload = json.dumps(claims).encode()
     return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + _sign(secret, payload)
 
 
 def read_session_cookie(secret: str, value: str, now: float | None = None) -> str:
     """The subject of a valid session cookie; `Unauthorized` otherwise."""
+    return read_session(secret, value, now)[0]
+
+
+def read_session(secret: str, value: str, now: float | None = None) -> tuple[str, str]:
+    """(subject, session id) of a valid session cookie; `Unauthorized` otherwise."""
     encoded, _, signature = value.partition(".")
     try:
         payload = _b64decode(encoded)
@@ -145,16 +158,73 @@ def read_session_cookie(secret: str, value: str, now: float | None = None) -> st
         raise Unauthorized("the session cookie is forged or from another console; open the URL printed at start-up")
     if int(claims.get("iat", 0)) + SESSION_MAX_AGE_S < (now if now is not None else time.time()):
         raise Unauthorized("the session has expired; open the URL printed at start-up again")
-    return str(claims["sub"])
+    return str(claims["sub"]), str(claims.get("sid", ""))
+
+
+class SignInThrottle:
+    """Wrong tokens per client address: after `limit` within `window_s`, sign-in from that address is
+    refused (429) until the oldest failure leaves the window."""
+
+    def __init__(self, limit: int = SIGN_IN_LIMIT, window_s: float = SIGN_IN_WINDOW_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.failures: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def retry_after(self, address: str, now: float | None = None) -> int:
+        """Seconds until `address` may try again; 0 when it may now."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            recent = self.failures.get(address)
+            if recent is None:
+                return 0
+            while recent and recent[0] <= now - self.window_s:
+                recent.popleft()
+            if not recent:
+                del self.failures[address]
+                return 0
+            return 0 if len(recent) < self.limit else int(recent[0] + self.window_s - now) + 1
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        with self.lock:
+            if len(self.failures) > 10_000:  # a flood of addresses: forget the oldest
+                self.failures.pop(next(iter(self.failures)))
+            self.failures.setdefault(address, deque()).append(time.monotonic() if now is None else now)
 
 
 class Authenticator:
     def __init__(self, settings: ConsoleSettings, key_source: KeySource | None = None) -> None:
         self.settings = settings
         self.key_source = key_source or alb_key_source(settings.region)
+        self.registry = OperatorRegistry.load(settings.operators_file) if settings.operators_file else None
+        self.revoked: dict[str, float] = {}
+        self.lock = threading.Lock()
 
     def check_token(self, token: str) -> bool:
-        return self.settings.auth_mode == "token" and hmac.compare_digest(token, self.settings.token)
+        return self.sign_in(token) is not None
+
+    def sign_in(self, token: str) -> str | None:
+        """The operator a login token belongs to (token mode), or None."""
+        if self.settings.auth_mode != "token":
+            return None
+        if self.registry is not None:
+            named = self.registry.match(token)
+            return named.name if named else None
+        return self.settings.local_operator if hmac.compare_digest(token, self.settings.token) else None
+
+    def sign_out(self, request: Request) -> None:
+        """Revoke this session's cookie (it stays refused until it would have expired anyway)."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return
+        try:
+            _, sid = read_session(self.settings.secret, cookie)
+        except Unauthorized:
+            return
+        now = time.time()
+        with self.lock:
+            self.revoked = {s: until for s, until in self.revoked.items() if until > now}
+            self.revoked[sid] = now + SESSION_MAX_AGE_S
 
     def operator(self, request: Request) -> Operator:
         if self.settings.auth_mode == "alb":
@@ -162,7 +232,14 @@ class Authenticator:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthorized("not signed in: open the console URL printed at start-up (it carries the token)")
-        subject = read_session_cookie(self.settings.secret, cookie)
+        subject, sid = read_session(self.settings.secret, cookie)
+        if sid in self.revoked:
+            raise Unauthorized("signed out: open your console URL (with your token) to sign in again")
+        if self.registry is not None:
+            named = self.registry.get(subject)
+            if named is None:
+                raise Unauthorized(f"operator {subject} is no longer in the operators file")
+            return Operator(subject=subject, name=subject, access=named.access)
         return Operator(subject=subject, name=subject, access=self.settings.local_access)
 
     def local_subject(self) -> str:

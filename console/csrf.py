@@ -40,21 +40,25 @@ def token(secret: str, subject: str, nonce_value: str) -> str:
     return hmac.new(secret.encode(), f"csrf|{subject}|{nonce_value}".encode(), hashlib.sha256).hexdigest()
 
 
-def _own_origin(request: Request) -> str:
-    # Behind the ALB the browser's origin is the ALB's https URL; X-Forwarded-* say what it was.
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-    host = request.headers.get("x-forwarded-host", request.headers.get("host", ""))
+def own_origin(request: Request, trusted_proxy: bool) -> str:
+    """This console's origin as the browser sees it. Behind a trusted proxy (the ALB) the
+    X-Forwarded-Proto/-Host it sets say what that was; from anyone else they are ignored, or a
+    client could name any host and pass the origin check (S5)."""
+    proto, host = request.url.scheme, request.headers.get("host", "")
+    if trusted_proxy:
+        proto = request.headers.get("x-forwarded-proto", proto)
+        host = request.headers.get("x-forwarded-host", host)
     return f"{proto}://{host}".lower()
 
 
-def check(request: Request, secret: str, subject: str, submitted: str | None) -> None:
+def check(request: Request, secret: str, subject: str, submitted: str | None, *, trusted_proxy: bool = False) -> None:
     """Raise `CsrfRejected` unless the POST is same-origin and carries this operator's token."""
     if request.headers.get("sec-fetch-site", "") == "cross-site":
         raise CsrfRejected("cross-site request refused")
     origin = request.headers.get("origin")
     if origin and origin != "null":
         parts = urlsplit(origin)
-        if f"{parts.scheme}://{parts.netloc}".lower() != _own_origin(request):
+        if f"{parts.scheme}://{parts.netloc}".lower() != own_origin(request, trusted_proxy):
             raise CsrfRejected(f"request from another origin ({origin}) refused")
     elif origin == "null":
         raise CsrfRejected("request from an opaque origin refused")

@@ -26,6 +26,14 @@ GROUP_SITES_ENV = "VIGIL_CONSOLE_GROUP_SITES"
 """ALB mode: JSON object group name -> list of sites, for groups in the `cognito:groups` claim."""
 LINK_EXPIRY_ENV = "VIGIL_CONSOLE_LINK_EXPIRY_S"
 """Lifetime of presigned snapshot and clip links, seconds."""
+TRUSTED_PROXIES_ENV = "VIGIL_CONSOLE_TRUSTED_PROXIES"
+"""Comma-separated addresses or CIDRs of the reverse proxies whose `X-Forwarded-Host` / `-Proto` the
+console believes (the origin check and Secure cookies); from anyone else those headers are ignored."""
+SITE_TIMEZONES_ENV = "VIGIL_CONSOLE_SITE_TIMEZONES"
+"""JSON object site -> IANA time zone (`{"demo-hq": "Europe/Paris"}`); pages show a site's times in
+its zone, UTC on hover. Sites not named are shown in UTC."""
+OPERATORS_FILE_ENV = "VIGIL_CONSOLE_OPERATORS_FILE"
+"""Token mode: JSON file of named operators, one hashed token each (`console.operators`)."""
 REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 DEFAULT_HISTORY_TABLE = "vigil-alert-history"

@@ -95,7 +95,10 @@ def checked_listener(host: str, port: int) -> Listener:
 def print_banner(settings: ConsoleSettings, listener: Listener, links: dict[str, str] | None = None) -> None:
     """How to open the console: in token mode the URL with its login token, plus named alert pages."""
     base = listener.base_url
-    if settings.auth_mode == "token":
+    if settings.auth_mode == "token" and settings.operators_file:
+        print(f"==> Vigil console: {base}/alerts?token=<your token> (operators of {settings.operators_file})",
+              flush=True)
+    elif settings.auth_mode == "token":
         print(f"==> Vigil console: {base}/alerts?token={settings.token}", flush=True)
         for label, alert_id in (links or {}).items():
             print(f"    {label + ':':<14} {base}/alerts/{alert_id}?token={settings.token}", flush=True)

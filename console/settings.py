@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
 import secrets
 from collections.abc import Mapping
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console import env as names
 from console.access import SiteAccess
@@ -55,7 +57,48 @@ class ConsoleSettings(BaseModel):
     group_sites: dict[str, list[str]] = Field(
         default_factory=dict, description="Group (`cognito:groups`) -> sites its members see."
     )
-    link_expiry_s: int = Field(default=3600, gt=0, le=MAX_LINK_EXPIRY_S, description="Presigned link life.")
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(), description="Addresses/CIDRs of proxies whose X-Forwarded-Host/-Proto are believed."
+    )
+    site_timezones: dict[str, str] = Field(default_factory=dict, description="Site -> IANA time zone.")
+    operators_file: str = Field(default="", description="Token mode: named operators' file (hashed tokens).")
+    link_expiry_s: int = Field(default=120, gt=0, le=MAX_LINK_EXPIRY_S,
+                               description="Life of the presigned S3 link a media request is sent to.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for part in value:
+            ipaddress.ip_network(part, strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("site_timezones")
+    @classmethod
+    def _zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for site, zone in value.items():
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"site {site}: unknown time zone {zone!r}") from exc
+        return value
+
+    @field_validator("operators_file")
+    @classmethod
+    def _operators(cls, value: str) -> str:
+        if value:
+            from console.operators import OperatorRegistry
+
+            OperatorRegistry.load(value)  # OperatorsFileError (a ValueError) says what is wrong
+        return value
+
+    def trusts_proxy(self, address: str | None) -> bool:
+        if not address or not self.trusted_proxies:
+            return False
+        try:
+            peer = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(peer in ipaddress.ip_network(net, strict=False) for net in self.trusted_proxies)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ConsoleSettings:
@@ -72,6 +115,7 @@ class ConsoleSettings(BaseModel):
             "alb_arn": names.ALB_ARN_ENV,
             "sites_claim": names.SITES_CLAIM_ENV,
             "link_expiry_s": names.LINK_EXPIRY_ENV,
+            "operators_file": names.OPERATORS_FILE_ENV,
         }
         for field, variable in simple.items():
             if env.get(variable):
@@ -82,6 +126,12 @@ class ConsoleSettings(BaseModel):
         try:
             if env.get(names.LOCAL_SITES_ENV):
                 values["local_access"] = SiteAccess.parse(env[names.LOCAL_SITES_ENV])
+            if env.get(names.TRUSTED_PROXIES_ENV):
+                values["trusted_proxies"] = tuple(
+                    part.strip() for part in env[names.TRUSTED_PROXIES_ENV].split(",") if part.strip()
+                )
+            if env.get(names.SITE_TIMEZONES_ENV):
+                values["site_timezones"] = json.loads(env[names.SITE_TIMEZONES_ENV])
             if env.get(names.GROUP_SITES_ENV):
                 values["group_sites"] = json.loads(env[names.GROUP_SITES_ENV])
             values.update(overrides)

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -60,6 +61,18 @@ def _start_demo_world(stack: LocalStack, settings: ConsoleSettings) -> str:
     alerts = seed(s3, dynamodb, bucket=stack.names.bucket, history_table=settings.history_table,
                   state_table=stack.names.state_table)
     return max(alerts, key=lambda a: a.started_at).alert_id
+
+
+def _keep_seeded_cameras_alive(stack: LocalStack, cleanup: ExitStack) -> None:
+    """The seeded cameras' heartbeat (a worker would write it), until the console stops."""
+    from local.console_seed import keep_alive
+
+    stop = threading.Event()
+    beat = threading.Thread(target=keep_alive, args=(stack.client("dynamodb"), stack.names.state_table, stop),
+                            name="seed-heartbeat", daemon=True)
+    beat.start()
+    cleanup.callback(beat.join, 5)
+    cleanup.callback(stop.set)
 
 
 def _demo_folders(folder: str) -> tuple[Path, dict]:
@@ -116,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             cleanup.callback(stack.stop)
             try:
                 links["newest alert"] = _start_demo_world(stack, settings)
+                _keep_seeded_cameras_alive(stack, cleanup)
             except (ClientError, BotoCoreError, OSError, ValueError) as exc:
                 return server.fail(f"could not seed the demo world: {exc}")
             print(f"==> moto server {stack.endpoint_url} seeded with alerts from the bundled sample video", flush=True)

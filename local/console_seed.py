@@ -13,6 +13,7 @@ difference (`seed:background-difference`), not from the trained model.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -23,15 +24,17 @@ import av
 import cv2
 import numpy as np
 from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
 
 from alert_lambda.history import record_alert
 from archive.archiver import Archiver
 from archive.clip_source import LocalClipSource
-from archive.keys import alert_clip_ref
+from archive.keys import DEFAULT_POST_ROLL_S, DEFAULT_PRE_ROLL_S, alert_clip_ref
 from console.cameras import CameraStatus
 from console.tables import alert_history_table_spec, audit_table_spec
-from contracts.alert import AlertRecord, Severity, make_alert_id
+from contracts.alert import AlertRecord, Severity, make_alert_id, utc_iso
 from contracts.inference import Region
+from contracts.score_trace import ScoreTrace, score_trace_key
 from local import SAMPLE_VIDEO
 from worker.snapshot import SnapshotWriter
 
@@ -174,6 +177,7 @@ def seed(
         if alert is newest and not cut_newest_clip:
             continue
         archiver.archive_alert(source, alert)  # the clip at alert.clip.key, and its manifest line
+        write_score_trace(s3, video, alert)  # what the worker writes once the post-roll is analysed
     for alert in alerts:
         record_alert(alert, history_table)
     for camera in cameras:
@@ -186,6 +190,65 @@ def seed(
         dynamodb.put_item(TableName=state_table, Item=_serialize(status.to_item()))
     logger.info("seeded %d alerts on %d cameras from %s", len(alerts), len(cameras), video)
     return alerts
+
+
+TRACE_FPS = 2.0
+
+
+def write_score_trace(s3: Any, video: Path, alert: AlertRecord) -> None:
+    """The alert's score trace next to its clip: the background difference of a frame every
+    1/TRACE_FPS s over the clip's range (the worker's trace has the model's score of each analysed frame)."""
+    if alert.clip is None or alert.media_time_s is None:
+        return
+    offsets = _trace_offsets(DEFAULT_PRE_ROLL_S, DEFAULT_POST_ROLL_S)
+    points = _trace_points(video, alert.media_time_s, offsets)
+    trace = ScoreTrace(alert_id=alert.alert_id, camera_id=alert.camera_id, threshold=alert.threshold,
+                       model_version=alert.model_version, pre_roll_s=DEFAULT_PRE_ROLL_S,
+                       post_roll_s=DEFAULT_POST_ROLL_S, points=points)
+    s3.put_object(Bucket=alert.clip.bucket, Key=score_trace_key(alert.clip.key),
+                  Body=trace.model_dump_json().encode(), ContentType="application/json")
+
+
+def _trace_offsets(pre_roll_s: float, post_roll_s: float) -> tuple[float, ...]:
+    steps = int((pre_roll_s + post_roll_s) * TRACE_FPS)
+    return tuple(round(-pre_roll_s + i / TRACE_FPS, 3) for i in range(steps + 1))
+
+
+@lru_cache(maxsize=64)
+def _trace_points(video: Path, media_time_s: float, offsets: tuple[float, ...]) -> list[tuple[float, float]]:
+    """[offset, score] at each offset from `media_time_s` the video has a frame for (one seek, one pass)."""
+    wanted = [media_time_s + o for o in offsets if media_time_s + o >= 0]
+    scene = empty_scene(video)
+    points: list[tuple[float, float]] = []
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        container.seek(int(wanted[0] / stream.time_base), stream=stream, backward=True, any_frame=False)
+        pending = list(wanted)
+        for frame in container.decode(stream):
+            if frame.time is None or frame.time < pending[0] - 1e-6:
+                continue
+            score, _ = difference_regions(frame.to_ndarray(format="rgb24"), scene)
+            while pending and frame.time >= pending[0] - 1e-6:
+                points.append((round(pending.pop(0) - media_time_s, 3), round(score, 4)))
+            if not pending:
+                break
+    return points
+
+
+def keep_alive(dynamodb: Any, state_table: str, stop: threading.Event, interval_s: float = 10.0) -> None:
+    """Rewrite every seeded camera status (worker_id `seed`) with a fresh `updated_at` every
+    `interval_s`, keeping its state, so `make console` does not show "no heartbeat" after a minute;
+    stops when `stop` is set. Runs beside the console in `python -m local.console --demo`."""
+    while not stop.wait(interval_s):
+        try:
+            response = dynamodb.scan(TableName=state_table, FilterExpression="worker_id = :seed",
+                                     ExpressionAttributeValues={":seed": {"S": "seed"}})
+            for item in response["Items"]:
+                item["updated_at"] = {"S": utc_iso(datetime.now(UTC))}
+                dynamodb.put_item(TableName=state_table, Item=item)
+        except (ClientError, BotoCoreError) as exc:  # the moto server going away at shutdown: say so, stop
+            logger.warning("seeded camera heartbeat failed: %s", exc)
+            return
 
 
 def _serialize(item: dict[str, Any]) -> dict[str, Any]:

@@ -106,3 +106,108 @@ def test_operator_reviews_an_alert_in_chromium(console_url, local_stack: LocalSt
                                                Key=feedback_key(target.camera_id, target.alert_id))["Body"].read()
     assert json.loads(body)["label"] == "false_alarm"
     assert json.loads(body)["operator"] == "night-shift"
+
+
+def _browser(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+
+
+def _live_alert(alerts: list, camera: str = "dock-2"):
+    from datetime import UTC, datetime, timedelta
+
+    template = next(a for a in alerts if a.camera_id == camera)
+    started = datetime.now(UTC) - timedelta(seconds=2)
+    return template.model_copy(update={"alert_id": f"live-{started:%H%M%S%f}", "started_at": started,
+                                       "frame_at": started, "detected_at": started})
+
+
+def test_a_new_alert_appears_live_in_an_open_list(console_url) -> None:
+    from alert_lambda.history import record_alert
+
+    base, alerts = console_url
+    shots = OUT / "console"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            # GIVEN the operator has the list open and the live stream connected
+            page.goto(f"{base}/alerts?token={TOKEN}")
+            page.wait_for_selector("body.live-on", timeout=10000)
+            assert page.locator("tr.alert-row").count() == len(alerts)
+            # WHEN alert_lambda records a new alert
+            alert = _live_alert(alerts)
+            record_alert(alert, "vigil-alert-history")
+            # THEN its row appears at the top within 2 s, without a reload, with a banner linking to it
+            page.wait_for_selector(f'tr.alert-row[data-alert-id="{alert.alert_id}"]', timeout=2000)
+            assert page.locator("tr.alert-row").first.get_attribute("data-alert-id") == alert.alert_id
+            assert "New high scene_anomaly on dock-2" in page.inner_text("#live-log") or \
+                "on dock-2 @demo-port" in page.inner_text("#live-log")
+            page.screenshot(path=str(shots / "alerts-live-1440.png"))
+            # AND on another page the unread counter counts it
+            page.goto(f"{base}/cameras")
+            page.wait_for_selector("body.live-on", timeout=10000)
+            second = _live_alert(alerts, "lobby-1")
+            record_alert(second, "vigil-alert-history")
+            page.wait_for_selector("#unread:not([hidden])", timeout=2000)
+            assert page.inner_text("#unread") == "1 new"
+            assert page.title().startswith("(1) ")
+            page.screenshot(path=str(shots / "cameras-live-1440.png"), full_page=True)
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            phone.goto(f"{base}/alerts?token={TOKEN}")
+            phone.screenshot(path=str(shots / "alerts-390.png"), full_page=True)
+            phone.goto(f"{base}/alerts/{alerts[-2].alert_id}")
+            phone.screenshot(path=str(shots / "alert-390.png"), full_page=True)
+            phone.goto(f"{base}/cameras")
+            phone.screenshot(path=str(shots / "cameras-390.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_triage_three_alerts_by_keyboard_and_a_stale_form_is_refused(console_url, local_stack: LocalStack) -> None:
+    base, alerts = console_url
+    newest_first = [a.alert_id for a in sorted(alerts, key=lambda a: a.started_at, reverse=True)]
+    shots = OUT / "console"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            page = context.new_page()
+            page.goto(f"{base}/alerts?token={TOKEN}")
+            # GIVEN a second tab that loaded the third alert while it was unreviewed
+            stale = context.new_page()
+            stale.goto(f"{base}/alerts/{newest_first[2]}")
+            # WHEN the operator triages by keyboard alone: ? (help), n (next unreviewed), f, t, f
+            page.keyboard.press("?")
+            assert page.locator("#help").is_visible()
+            page.screenshot(path=str(shots / "help-1440.png"))
+            page.keyboard.press("Escape")
+            page.keyboard.press("j")
+            page.keyboard.press("j")
+            assert page.locator("tr.alert-row.selected").get_attribute("data-alert-id") == newest_first[1]
+            page.keyboard.press("k")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{base}/alerts/{newest_first[0]}")
+            for key, alert_id, following in (("f", newest_first[0], newest_first[1]),
+                                             ("t", newest_first[1], newest_first[2]),
+                                             ("f", newest_first[2], newest_first[3])):
+                page.wait_for_selector("form.review")
+                page.keyboard.press(key)
+                page.wait_for_url(f"{base}/alerts/{following}?done={alert_id}")
+            page.screenshot(path=str(shots / "triage-1440.png"), full_page=True)
+            page.goto(f"{base}/alerts")
+            reviews = [page.inner_text(f'tr[data-alert-id="{a}"] td.review').split(" by ")[0] for a in newest_first[:4]]
+            # THEN the three are reviewed, the fourth is not
+            assert reviews == ["false alarm", "true incident", "false alarm", "not reviewed"]
+            # AND the stale tab's review is refused with a 409 that says what changed
+            with stale.expect_response(lambda r: r.url.endswith("/review")) as answer:
+                stale.click("button.btn-incident")
+            assert answer.value.status == 409
+            assert 'you saw "not reviewed", it is now "false alarm by night-shift' in stale.inner_text("main")
+            stale.screenshot(path=str(shots / "stale-409-1440.png"), full_page=True)
+        finally:
+            browser.close()
+    body = local_stack.client("s3").get_object(Bucket=local_stack.names.bucket,
+                                               Key=feedback_key(alerts[0].camera_id, newest_first[2]))
+    assert json.loads(body["Body"].read())["label"] == "false_alarm"

@@ -136,14 +136,14 @@ def test_alert_page_shows_the_snapshot_with_regions_and_plays_the_clip(short_dem
     html = response.text
     # THEN the snapshot link serves the worker's JPEG of the camera's frame (256 x 144)
     snapshot_url = re.search(r'<img id="snapshot" src="([^"]+)"', html).group(1).replace("&amp;", "&")
-    snapshot = httpx.get(snapshot_url)
+    snapshot = httpx.get(client.get(snapshot_url).headers["location"])  # the console's route -> presigned S3
     assert snapshot.headers["content-type"] == "image/jpeg"
     assert cv2.imdecode(np.frombuffer(snapshot.content, np.uint8), cv2.IMREAD_COLOR).shape == (144, 256, 3)
     # AND the model's regions are drawn over it
     assert [tuple(float(v) for v in m) for m in RECT.findall(html)] == [(r.x, r.y, r.w, r.h) for r in alert.regions]
     # AND the clip link serves the archiver's MP4: 5 s before to 10 s after the event start, 10 fps
     clip_url = re.search(r'<video id="clip"[^>]* src="([^"]+)"', html).group(1).replace("&amp;", "&")
-    clip = httpx.get(clip_url)
+    clip = httpx.get(client.get(clip_url).headers["location"])
     assert clip.headers["content-type"] == "video/mp4"
     with av.open(io.BytesIO(clip.content)) as container:
         frames = sum(1 for _ in container.decode(video=0))

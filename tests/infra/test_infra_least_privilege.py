@@ -552,6 +552,8 @@ def test_every_environment_variable_the_lambda_reads_is_set_by_terraform():
 CONSOLE_ENV_NOT_FROM_TERRAFORM = {
     "VIGIL_CONSOLE_LOCAL_SITES": "token mode: the token operator sees every site (the default)",
     "VIGIL_CONSOLE_LINK_EXPIRY_S": "optional: the console's default link lifetime applies",
+    "VIGIL_CONSOLE_OPERATORS_FILE": "local mode only: named operators' hashed tokens; on AWS the ALB signs in",
+    "VIGIL_CONSOLE_SITE_TIMEZONES": "optional: sites without a zone are shown in UTC",
     "AWS_DEFAULT_REGION": "AWS_REGION is set instead (either is read)",
 }
 

@@ -7,6 +7,12 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
+# The tasks take traffic from the console ALB only (security group task_from_alb), whose addresses are
+# in the VPC: its X-Forwarded-Proto is believed from there (console/settings.py trusts_proxy).
+data "aws_vpc" "this" {
+  id = var.vpc_id
+}
+
 locals {
   account_id     = data.aws_caller_identity.current.account_id
   region         = data.aws_region.current.region
@@ -21,15 +27,16 @@ locals {
 
   # What the console reads at start-up (console/env.py holds these names).
   environment = {
-    AWS_REGION                = local.region
-    VIGIL_CONSOLE_AUTH        = local.cognito ? "alb" : "token"
-    VIGIL_CONSOLE_ALB_ARN     = aws_lb.this.arn
-    VIGIL_CONSOLE_SITES_CLAIM = try(var.cognito.sites_claim, "custom:vigil_sites")
-    VIGIL_CONSOLE_GROUP_SITES = jsonencode(try(var.cognito.group_sites, {}))
-    VIGIL_ALERT_HISTORY_TABLE = var.alert_history_table_name
-    VIGIL_CONSOLE_AUDIT_TABLE = aws_dynamodb_table.this.name
-    VIGIL_STATE_TABLE         = var.state_table_name
-    VIGIL_ARCHIVE_BUCKET      = var.archive_bucket_name
+    AWS_REGION                    = local.region
+    VIGIL_CONSOLE_AUTH            = local.cognito ? "alb" : "token"
+    VIGIL_CONSOLE_ALB_ARN         = aws_lb.this.arn
+    VIGIL_CONSOLE_SITES_CLAIM     = try(var.cognito.sites_claim, "custom:vigil_sites")
+    VIGIL_CONSOLE_GROUP_SITES     = jsonencode(try(var.cognito.group_sites, {}))
+    VIGIL_CONSOLE_TRUSTED_PROXIES = data.aws_vpc.this.cidr_block
+    VIGIL_ALERT_HISTORY_TABLE     = var.alert_history_table_name
+    VIGIL_CONSOLE_AUDIT_TABLE     = aws_dynamodb_table.this.name
+    VIGIL_STATE_TABLE             = var.state_table_name
+    VIGIL_ARCHIVE_BUCKET          = var.archive_bucket_name
   }
 }
 

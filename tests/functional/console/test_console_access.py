@@ -118,7 +118,9 @@ def test_alb_review_post_with_csrf_works(world: World, console_client, alb_signe
     alert = world.by_camera("lobby-1")[0]
     html = client.get(f"/alerts/{alert.alert_id}", headers=headers).text
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
-    response = client.post(f"/alerts/{alert.alert_id}/review", data={"label": "true_incident", "csrf_token": token},
+    seen = re.search(r'name="seen" value="([^"]+)"', html).group(1)
+    response = client.post(f"/alerts/{alert.alert_id}/review",
+                           data={"label": "true_incident", "csrf_token": token, "seen": seen},
                            headers={**headers, "Origin": "https://console.internal.example"})
     assert response.status_code == 303
     assert "by bo@example.org" in client.get("/alerts", headers=headers).text

@@ -93,7 +93,7 @@ def test_alert_filter_from_query_keeps_known_non_empty_fields_and_refuses_bad_on
 
 
 def test_months_desc_crosses_the_year() -> None:
-    assert _months_desc(date(2026, 2, 10), date(2025, 11, 30)) == ["2026-02", "2026-01", "2025-12", "2025-11"]
+    assert list(_months_desc(date(2026, 2, 10), date(2025, 11, 30))) == ["2026-02", "2026-01", "2025-12", "2025-11"]
 
 
 def test_chart_places_points_and_threshold_in_the_plot() -> None:
