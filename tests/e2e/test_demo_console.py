@@ -42,6 +42,7 @@ ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')
 CAMERA_ROW = re.compile(r'class="camera-row" data-camera-id="([^"]+)"')
 RECT = re.compile(r'<rect class="region" x="([0-9.e-]+)" y="([0-9.e-]+)" width="([0-9.e-]+)" height="([0-9.e-]+)"')
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+SEEN = re.compile(r'name="seen" value="([^"]+)"')
 ORIGIN = "http://127.0.0.1:8080"
 
 
@@ -197,9 +198,11 @@ def test_false_alarm_review_writes_the_feedback_label_to_s3(restored: Restored, 
     alert = restored.alerts[0]
     [before] = [line for line in restored.manifest_lines() if line.get("alert_id") == alert.alert_id]
     assert before["events"] == [] and before["source-ref"] == f"s3://{alert.clip.bucket}/{alert.clip.key}"
-    token = CSRF.search(client.get(f"/alerts/{alert.alert_id}").text).group(1)
-    # WHEN they press "False alarm"
-    response = client.post(f"/alerts/{alert.alert_id}/review", data={"label": "false_alarm", "csrf_token": token},
+    page = client.get(f"/alerts/{alert.alert_id}").text
+    token, seen = CSRF.search(page).group(1), SEEN.search(page).group(1)
+    # WHEN they press "False alarm" (the form carries the review state it was shown with)
+    response = client.post(f"/alerts/{alert.alert_id}/review",
+                           data={"label": "false_alarm", "csrf_token": token, "seen": seen},
                            headers={"Origin": ORIGIN})
     # THEN the review is saved
     assert (response.status_code, response.headers["location"]) == (
