@@ -5,8 +5,13 @@ that fails (poison data, SNS error) is reported in `batchItemFailures` and the r
 delivered; the mapping retries from the lowest failed sequence number, and `idempotency` keeps the
 records that had already succeeded from notifying twice. When every record fails the function raises
 (`BatchProcessingError`), which lets a mapping with `BisectBatchOnFunctionError` split the batch.
-A poison record (it fails the alert contract) also goes at once, with its reason, to the dead-letter
-queue `VIGIL_DEAD_LETTER_QUEUE_URL` (`dead_letter`), once per record however often it is retried.
+
+Each failure is classified (`failures.classify`). A retryable one (throttling, 5xx, timeouts, the
+idempotency store down) is reported as a batch item failure. A permanent one (the record fails the
+alert contract, SNS refuses the message, it cannot be serialised) goes at once, with its reason and a
+bounded copy of the record, to the dead-letter queue `VIGIL_DEAD_LETTER_QUEUE_URL` (`dead_letter`),
+once per record however often it is retried, and the record is then reported as done: it blocks
+nothing behind it. If the dead-letter queue cannot take it, the record is reported failed (retried).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from alert_lambda import dead_letter, history, idempotency
+from alert_lambda import dead_letter, failures, history, idempotency, notifier
 from alert_lambda.models import AlertKinesisRecord
 from alert_lambda.settings import METRICS_NAMESPACE, Settings
 
@@ -54,7 +59,13 @@ def _sequence_number(record: Any) -> str:
 
 class AlertBatchProcessor(BatchProcessor):
     """BatchProcessor that logs each failed record on one line with its reason and counts it, and
-    sends each poison record (it failed validation: no retry can help) to the dead-letter queue."""
+    sends each record that no retry can deliver to the dead-letter queue, then reports it as done."""
+
+    _raw_record: dict[str, Any] | None = None
+
+    def _process_record(self, record: dict) -> Any:
+        self._raw_record = record  # the record as received, for the dead-letter copy
+        return super()._process_record(record)
 
     def success_handler(self, record: Any, result: Any) -> Any:
         logger.remove_keys(_RECORD_KEYS)
@@ -62,36 +73,51 @@ class AlertBatchProcessor(BatchProcessor):
 
     def failure_handler(self, record: Any, exception: Any) -> Any:
         exc = exception[1]
+        reason = failure_reason(exc)
+        sequence_number = _sequence_number(record)
+        if failures.classify(exc) == "permanent":
+            metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+            if self._dead_letter(record, reason):
+                logger.warning(
+                    "record %s can never be delivered, sent to the dead-letter queue and reported done: %s",
+                    sequence_number,
+                    reason,
+                )
+                return self.success_handler(record, None)
         logger.warning(
             "record %s failed, reported as a batch item failure: %s",
-            _sequence_number(record),
-            failure_reason(exc),
-            exc_info=None if isinstance(exc, ValidationError) else exception,
+            sequence_number,
+            reason,
+            exc_info=None if isinstance(exc, ValidationError | notifier.SnsUnavailable) else exception,
         )
         metrics.add_metric(name="AlertFailures", unit=MetricUnit.Count, value=1)
-        if isinstance(exc, ValidationError):
-            metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
-            self._dead_letter(record, failure_reason(exc))
         logger.remove_keys(_RECORD_KEYS)
         return super().failure_handler(record, exception)
 
-    def _dead_letter(self, record: Any, reason: str) -> None:
+    def _dead_letter(self, record: Any, reason: str) -> bool:
+        """True once the record is in the dead-letter queue (sent now, or by an earlier attempt)."""
         settings = Settings.from_env()
         if not settings.dead_letter_queue_url:
-            return
+            logger.error(
+                "no dead-letter queue (%s): the record is retried until the mapping discards it",
+                "VIGIL_DEAD_LETTER_QUEUE_URL",
+            )
+            return False
         context = getattr(self, "lambda_context", None)
         message = dead_letter.poison_message(
-            getattr(record, "raw_event", {}),
+            self._raw_record or getattr(record, "raw_event", {}),
             reason,
             request_id=getattr(context, "aws_request_id", ""),
             function_arn=getattr(context, "invoked_function_arn", ""),
         )
         try:
             idempotency.dead_letter_once(message, settings)
-        except Exception:  # the record is reported failed anyway; the retry sends it again
+        except Exception:  # the record is reported failed; the retry sends it again
             logger.exception(
                 "poison record %s: sending it to the dead-letter queue failed", _sequence_number(record)
             )
+            return False
+        return True
 
 
 processor = AlertBatchProcessor(event_type=EventType.KinesisDataStreams, model=AlertKinesisRecord)
@@ -118,6 +144,7 @@ def record_handler(record: AlertKinesisRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context, Settings.from_env())
+    notifier.new_invocation()
     return dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
