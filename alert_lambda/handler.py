@@ -25,6 +25,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from alert_lambda import dead_letter, failures, history, idempotency, notifier
@@ -88,7 +89,10 @@ class AlertBatchProcessor(BatchProcessor):
             "record %s failed, reported as a batch item failure: %s",
             sequence_number,
             reason,
-            exc_info=None if isinstance(exc, ValidationError | notifier.SnsUnavailable) else exception,
+            # a traceback only for the unexpected; an AWS error's one line says it all
+            exc_info=None
+            if isinstance(exc, ValidationError | ClientError | BotoCoreError | notifier.SnsUnavailable)
+            else exception,
         )
         metrics.add_metric(name="AlertFailures", unit=MetricUnit.Count, value=1)
         logger.remove_keys(_RECORD_KEYS)
