@@ -158,7 +158,15 @@ def dead_letter_once(message: dict[str, Any], settings: Settings) -> NotifyResul
         settings.idempotency_table, settings.idempotency_ttl_s, settings.endpoint_url, settings.region
     )
     sent: list[str] = []
-    stored = guard.notify(message=message, settings=settings, sent=sent)
+    try:
+        stored = guard.notify(message=message, settings=settings, sent=sent)
+    except IdempotencyPersistenceLayerError:
+        if not sent:
+            raise
+        # In the queue; only the record of it failed. Reporting it done is right: a retry would send
+        # it again (a repeat in the DLQ, never a loss).
+        logger.warning("dead-letter message %s sent, but the idempotency store failed to record it", sent[0])
+        return NotifyResult(message_id=sent[0], duplicate=False)
     return NotifyResult(message_id=str(stored["message_id"]), duplicate=not sent)
 
 
