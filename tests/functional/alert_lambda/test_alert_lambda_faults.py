@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from alert_lambda import handler, idempotency
+from alert_lambda import handler, idempotency, redrive
 from alert_lambda.dead_letter import MAX_DATA_BYTES
 from alert_lambda.local_esm import EventSourceMapping, MappingConfig
 from contracts.alert import AlertRecord
@@ -184,6 +184,43 @@ def test_a_record_older_than_the_maximum_record_age_is_discarded_to_the_on_failu
         sequence,
     )
     assert (mapping.stats.records_discarded, read_notifications()) == (1, [])
+
+
+def test_redrive_reads_a_discarded_range_back_from_the_stream_and_delivers_it_once(
+    local_stack,
+    make_alert,
+    lambda_context,
+    kinesis_event_factory,
+    read_notifications,
+    read_queue,
+    dead_letter_queue,
+    sns_wire,
+):
+    # GIVEN a range of three alerts discarded to the DLQ during an outage (the first had been
+    # delivered before SNS went down), and a poison record's message in the same queue
+    kinesis = local_stack.client("kinesis")
+    alerts = [make_alert(f"cam-{i}") for i in range(3)]
+    for alert in alerts:
+        kinesis.put_record(StreamName="alerts", Data=alert.model_dump_json().encode(), PartitionKey="k")
+    assert handler.lambda_handler(kinesis_event_factory([alerts[0]]), lambda_context) == {
+        "batchItemFailures": []
+    }
+    assert alerts_in(read_notifications) == [alerts[0]]
+    assert handler.lambda_handler(kinesis_event_factory([b"poison"]), lambda_context) == {
+        "batchItemFailures": []
+    }
+    sns_wire.down = True
+    config = terraform_mapping_config(dead_letter_queue).model_copy(update={"maximum_record_age_s": 0})
+    run_until_idle(EventSourceMapping(config), timeout_s=30)
+
+    # WHEN SNS is back and the operator runs the redrive
+    sns_wire.down = False
+    assert redrive.main(["--queue-url", dead_letter_queue]) == 0
+
+    # THEN the two alerts not yet delivered are, once; the delivered one is not repeated
+    assert sorted(alerts_in(read_notifications), key=lambda a: a.camera_id) == alerts[1:]
+    # AND the discard record is gone from the queue; the poison message is left for people
+    assert [m.get("condition") for m in read_queue(dead_letter_queue)] == ["PoisonRecord"]
 
 
 # --- cases 4, 6, 9: failures no retry can fix reach the DLQ once, and block nothing ------------------
