@@ -16,8 +16,13 @@ nothing behind it. If the dead-letter queue cannot take it, the record is report
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -40,6 +45,33 @@ copy_config_to_registered_loggers(source_logger=logger, include={"alert_lambda"}
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=_SERVICE)
 
 _RECORD_KEYS = ["camera_id", "alert_id"]
+# Records handled at once in one invocation (threads; boto3 clients are thread-safe). One SNS Publish
+# and three DynamoDB calls per alert are mostly waiting: in parallel the invocation keeps up with a
+# bare Publish loop.
+PUBLISH_CONCURRENCY = 8
+
+
+@lru_cache(maxsize=1)
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=PUBLISH_CONCURRENCY, thread_name_prefix="alert")
+
+
+_metrics_lock = threading.Lock()
+
+
+def _metric(name: str, unit: MetricUnit, value: float) -> None:
+    with _metrics_lock:  # records are handled on several threads
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def _alert_id_of(record: dict[str, Any]) -> str | None:
+    """The record's alert_id if its data is a JSON object that has one (else None), cheaply."""
+    try:
+        data = json.loads(base64.b64decode(record["kinesis"]["data"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    alert_id = data.get("alert_id") if isinstance(data, dict) else None
+    return alert_id if isinstance(alert_id, str) else None
 
 
 def failure_reason(exc: BaseException | None) -> str:
@@ -62,14 +94,38 @@ class AlertBatchProcessor(BatchProcessor):
     """BatchProcessor that logs each failed record on one line with its reason and counts it, and
     sends each record that no retry can deliver to the dead-letter queue, then reports it as done."""
 
-    _raw_record: dict[str, Any] | None = None
+    _local = threading.local()  # per worker thread: the record being processed, as received
+
+    def process(self) -> list[tuple]:
+        """Process the records `PUBLISH_CONCURRENCY` at a time (each is mostly waiting on SNS and
+        DynamoDB). Copies of one alert in the batch go in successive rounds, so the second copy finds
+        the first one's idempotency record completed, not in progress. Results keep the batch order."""
+        records = list(self.records)
+        if len(records) <= 1 or PUBLISH_CONCURRENCY <= 1:
+            return super().process()
+        rounds: dict[int, list[int]] = {}
+        seen: dict[str, int] = {}
+        for index, record in enumerate(records):
+            key = _alert_id_of(record)
+            round_ = seen.get(key, 0) if key is not None else 0
+            if key is not None:
+                seen[key] = round_ + 1
+            rounds.setdefault(round_, []).append(index)
+        results: list[Any] = [None] * len(records)
+        for round_ in sorted(rounds):
+            indices = rounds[round_]
+            for index, result in zip(
+                indices, _executor().map(self._process_record, [records[i] for i in indices]), strict=True
+            ):
+                results[index] = result
+        return results
 
     def _process_record(self, record: dict) -> Any:
-        self._raw_record = record  # the record as received, for the dead-letter copy
+        self._local.raw_record = record  # the record as received, for the dead-letter copy
         return super()._process_record(record)
 
     def success_handler(self, record: Any, result: Any) -> Any:
-        logger.remove_keys(_RECORD_KEYS)
+        logger.thread_safe_remove_keys(_RECORD_KEYS)
         return super().success_handler(record, result)
 
     def failure_handler(self, record: Any, exception: Any) -> Any:
@@ -77,7 +133,7 @@ class AlertBatchProcessor(BatchProcessor):
         reason = failure_reason(exc)
         sequence_number = _sequence_number(record)
         if failures.classify(exc) == "permanent":
-            metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
+            _metric(name="PoisonRecords", unit=MetricUnit.Count, value=1)
             if self._dead_letter(record, reason):
                 logger.warning(
                     "record %s can never be delivered, sent to the dead-letter queue and reported done: %s",
@@ -94,8 +150,8 @@ class AlertBatchProcessor(BatchProcessor):
             if isinstance(exc, ValidationError | ClientError | BotoCoreError | notifier.SnsUnavailable)
             else exception,
         )
-        metrics.add_metric(name="AlertFailures", unit=MetricUnit.Count, value=1)
-        logger.remove_keys(_RECORD_KEYS)
+        _metric(name="AlertFailures", unit=MetricUnit.Count, value=1)
+        logger.thread_safe_remove_keys(_RECORD_KEYS)
         return super().failure_handler(record, exception)
 
     def _dead_letter(self, record: Any, reason: str) -> bool:
@@ -109,7 +165,7 @@ class AlertBatchProcessor(BatchProcessor):
             return False
         context = getattr(self, "lambda_context", None)
         message = dead_letter.poison_message(
-            self._raw_record or getattr(record, "raw_event", {}),
+            getattr(self._local, "raw_record", None) or getattr(record, "raw_event", {}),
             reason,
             request_id=getattr(context, "aws_request_id", ""),
             function_arn=getattr(context, "invoked_function_arn", ""),
@@ -129,7 +185,7 @@ processor = AlertBatchProcessor(event_type=EventType.KinesisDataStreams, model=A
 
 def record_handler(record: AlertKinesisRecord) -> None:
     alert = record.kinesis.data  # an AlertRecord, validated by pydantic
-    logger.append_keys(camera_id=alert.camera_id, alert_id=alert.alert_id)
+    logger.thread_safe_append_keys(camera_id=alert.camera_id, alert_id=alert.alert_id)
     result = idempotency.notify_once(alert, Settings.from_env())
     # After the publish, before the duplicate check: a retry still records what failed to record
     # the first time. Conditional on alert_id, so a repeat never overwrites an operator's review.
@@ -137,11 +193,11 @@ def record_handler(record: AlertKinesisRecord) -> None:
         history.record_alert(alert, table)
     if result.duplicate:
         logger.info("alert already notified as message %s; not notifying again", result.message_id)
-        metrics.add_metric(name="AlertsDuplicate", unit=MetricUnit.Count, value=1)
+        _metric(name="AlertsDuplicate", unit=MetricUnit.Count, value=1)
         return
     latency_ms = (datetime.now(UTC) - alert.detected_at).total_seconds() * 1000.0
-    metrics.add_metric(name="AlertsNotified", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="EndToEndLatencyMs", unit=MetricUnit.Milliseconds, value=max(0.0, latency_ms))
+    _metric(name="AlertsNotified", unit=MetricUnit.Count, value=1)
+    _metric(name="EndToEndLatencyMs", unit=MetricUnit.Milliseconds, value=max(0.0, latency_ms))
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)

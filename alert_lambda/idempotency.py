@@ -28,6 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
     IdempotencyItemNotFoundError,
     IdempotencyPersistenceLayerError,
 )
@@ -41,6 +42,9 @@ from contracts.retry import backoff_delay
 logger = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 4
+# Another invocation is publishing the same alert: wait this many times (about 1.5 s in all) for it to
+# finish before failing the record (the mapping then retries it, and finds it done).
+IN_PROGRESS_WAITS = 4
 MAX_UNRECORDED = 10_000
 # alert_id -> message id: published, but the store could not record it (the store was down).
 _published_unrecorded: OrderedDict[str, str] = OrderedDict()
@@ -184,7 +188,7 @@ def notify_once(alert: AlertRecord, settings: Settings) -> NotifyResult:
         return NotifyResult(message_id=message_id, duplicate=True)
     published: list[str] = []
     try:
-        stored = guard.notify(alert=alert, settings=settings, published=published)
+        stored = _notify_waiting_for_others(guard, alert, settings, published)
     except IdempotencyPersistenceLayerError:
         if not published:  # the store failed before the publish: nothing sent, the retry publishes
             raise
@@ -199,6 +203,19 @@ def notify_once(alert: AlertRecord, settings: Settings) -> NotifyResult:
         _record_success(guard, alert.alert_id, published[0])
         return NotifyResult(message_id=published[0], duplicate=False)
     return NotifyResult(message_id=str(stored["message_id"]), duplicate=not published)
+
+
+def _notify_waiting_for_others(
+    guard: _Guard, alert: AlertRecord, settings: Settings, published: list[str]
+) -> dict[str, Any]:
+    for attempt in range(IN_PROGRESS_WAITS + 1):
+        try:
+            return guard.notify(alert=alert, settings=settings, published=published)
+        except IdempotencyAlreadyInProgressError:
+            if attempt == IN_PROGRESS_WAITS:
+                raise
+            time.sleep(backoff_delay(attempt, 0.1, 1.0))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _record_success(guard: _Guard, alert_id: str, message_id: str) -> bool:

@@ -433,3 +433,43 @@ def run_until_idle(mapping: EventSourceMapping, timeout_s: float = 30, quiet_s: 
             break
         time.sleep(0.01)
     return invocations
+
+
+# --- an alert in progress in another invocation is waited for, not failed ------------------------------
+
+
+def test_an_alert_in_progress_elsewhere_is_waited_for_then_found_done(local_stack, make_alert, monkeypatch):
+    # GIVEN another invocation holding the alert's idempotency lock for two of our tries, then done
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    from alert_lambda.settings import Settings
+
+    alert = make_alert("cam-a")
+    guard = idempotency._current_guard(Settings.from_env())
+    answers = [
+        IdempotencyAlreadyInProgressError("busy"),
+        IdempotencyAlreadyInProgressError("busy"),
+        {"message_id": "m-1"},
+    ]
+    calls = []
+
+    def other_invocation_finishes(**kwargs):
+        calls.append(kwargs["alert"].alert_id)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    busy_guard = idempotency._Guard(
+        config=guard.config, notify=other_invocation_finishes, persistence=guard.persistence
+    )
+    monkeypatch.setattr(idempotency, "_current_guard", lambda settings: busy_guard)
+
+    # WHEN this invocation notifies it
+    result = idempotency.notify_once(alert, Settings.from_env())
+
+    # THEN it waited, found the other's result, and publishes nothing itself
+    assert (result, calls) == (
+        idempotency.NotifyResult(message_id="m-1", duplicate=True),
+        [alert.alert_id] * 3,
+    )
