@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError, ParamValidationError
 from pydantic import ValidationError
 
+from alert_lambda.settings import SettingsError
 from contracts.retry import is_retryable
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class PermanentFailure(Exception):
 
 def classify(exc: BaseException | None) -> Kind:
     """`permanent` when no retry can fix `exc`, `retryable` otherwise (the default: never lose)."""
+    if isinstance(exc, SettingsError):  # the function's environment: an operator fixes it
+        return "retryable"
     if isinstance(
         exc,
         ValidationError
