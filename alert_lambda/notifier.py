@@ -6,7 +6,8 @@ The SNS client makes one attempt per call (`clients`: botocore never resends a P
 - **outcome unknown** (read timeout, connection closed after the request went out, a 5xx): SNS may have
   delivered it. Before sending again `publish` asks `published_elsewhere()` (the idempotency record:
   has another invocation completed this alert?) and, if not, resends with the message attribute
-  `possible_duplicate: "true"`; a subscriber that has seen the `alert_id` drops it;
+  `possible_duplicate: "true"`; a subscriber that has seen the `alert_id` drops it (the mapping's
+  later retry of such a record, in the same container, is flagged too);
 - **refused** (`InvalidParameter`, message too long): `failures.PermanentFailure`, never retried.
 Past `PUBLISH_ATTEMPTS` the last error propagates: the record fails and the event source mapping
 retries it. After such a failure the rest of the invocation does not call SNS (`SnsUnavailable`):
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from botocore.exceptions import (
@@ -42,6 +44,10 @@ BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 1.0
 
 _sns_failed: list[str] = []  # this invocation's SNS failure, once one exhausted its attempts
+# Alerts whose last Publish in this container may have been delivered although it failed: the next
+# try (the mapping's retry of the record) is flagged `possible_duplicate` from its first attempt.
+MAX_UNCERTAIN = 10_000
+_uncertain: OrderedDict[str, None] = OrderedDict()
 
 
 class SnsUnavailable(RuntimeError):
@@ -113,7 +119,7 @@ def publish(
     links = links_for(alert, settings)
     zone = settings.zone_for(alert.site)
     sns = clients.client("sns", settings)
-    possible_duplicate = False
+    possible_duplicate = alert.alert_id in _uncertain
     for attempt in range(PUBLISH_ATTEMPTS):
         notification = build_notification(alert, links, zone, possible_duplicate=possible_duplicate)
         try:
@@ -122,6 +128,10 @@ def publish(
             if classify(exc) == "permanent":
                 raise PermanentFailure(f"SNS refused the notification: {_describe(exc)}") from exc
             unknown = outcome_unknown(exc)
+            if unknown:
+                _uncertain[alert.alert_id] = None
+                while len(_uncertain) > MAX_UNCERTAIN:
+                    _uncertain.popitem(last=False)
             if attempt + 1 == PUBLISH_ATTEMPTS:
                 _sns_failed.append(_describe(exc))
                 raise
@@ -142,6 +152,7 @@ def publish(
                     return other
             continue
         message_id = str(response["MessageId"])
+        _uncertain.pop(alert.alert_id, None)
         logger.info(
             "published alert %s (%s %s) to %s as message %s%s",
             alert.alert_id,

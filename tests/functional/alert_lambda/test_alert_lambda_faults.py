@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from alert_lambda import handler, idempotency, redrive
+from alert_lambda import handler, idempotency, notifier, redrive
 from alert_lambda.dead_letter import MAX_DATA_BYTES
 from alert_lambda.local_esm import EventSourceMapping, MappingConfig
 from contracts.alert import AlertRecord
@@ -28,8 +28,10 @@ import infra_hcl  # tests/infra: the Terraform parsed, for the mapping's setting
 def _fresh_container():
     """Each test is a fresh Lambda container: nothing remembered from another test's store failure."""
     idempotency._published_unrecorded.clear()
+    notifier._uncertain.clear()
     yield
     idempotency._published_unrecorded.clear()
+    notifier._uncertain.clear()
 
 
 def alerts_in(read_notifications) -> list[AlertRecord]:
@@ -75,6 +77,29 @@ def test_a_lost_publish_response_is_resent_once_flagged_and_never_by_botocore(
     # WHEN the record is delivered again, THEN nothing more is published
     assert handler.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
     assert (read_notifications(), sns_wire.sent) == ([], 2)
+
+
+def test_when_every_try_loses_its_response_the_mappings_retry_is_flagged_too(
+    local_stack, kinesis_event_factory, make_alert, lambda_context, read_notifications, sns_wire
+):
+    # GIVEN SNS publishing every try of the function but every response lost (PUBLISH_ATTEMPTS tries)
+    alert = make_alert("cam-a")
+    event = kinesis_event_factory([alert])
+    sns_wire.lose = notifier.PUBLISH_ATTEMPTS
+
+    # WHEN the function handles the record, THEN it fails (the outcome stays unknown): the mapping retries
+    assert raised_by(event, lambda_context) == "BatchProcessingError"
+
+    # WHEN the mapping retries it and SNS answers again
+    assert handler.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+
+    # THEN every copy but the very first says it may be a duplicate, all with the same alert_id: a
+    # subscriber that drops flagged repeats of an alert_id it has seen keeps exactly one
+    flags = [
+        (e["MessageAttributes"]["alert_id"]["Value"], "possible_duplicate" in e["MessageAttributes"])
+        for e in read_notifications()
+    ]
+    assert flags == [(alert.alert_id, False)] + [(alert.alert_id, True)] * notifier.PUBLISH_ATTEMPTS
 
 
 # --- case 2: DynamoDB fails after the publish --------------------------------------------------------
