@@ -101,7 +101,7 @@ cost: $(STAMP)
 	$(BIN)/python bench/cost.py --cameras $(CAMERAS) --bitrate-mbps $(BITRATE_MBPS) --fps $(FPS) $(ARGS)
 
 # --- alerts (issue 7) --------------------------------------------------------------------------------
-.PHONY: package-lambda bench-alerts
+.PHONY: package-lambda bench-alerts redrive-alerts
 
 # Reproducible zip for infra/ (alerts module: lambda_zip_path = ../dist/alert_lambda.zip): our code plus
 # the pinned wheels for the Lambda runtime (python3.12, ARCH=x86_64|arm64), fetched once into dist/wheels-cache.
@@ -111,8 +111,15 @@ package-lambda: $(STAMP)
 	@sha256sum dist/alert_lambda.zip
 
 bench-alerts: $(STAMP)
-	@echo "==> alert path benchmark: end-to-end latency detected_at -> SQS, alerts/s per Lambda invocation (~3 min)"
+	@echo "==> alert path benchmark: end-to-end latency detected_at -> SQS, alerts/s per Lambda invocation, SNS outage and lost responses (~4 min)"
 	$(BIN)/python bench/bench_alerts.py $(ARGS)
+
+# After an outage longer than the mapping's record age (issue 15): deliver the ranges it discarded to the
+# DLQ, read back from the stream (run with the function's environment: VIGIL_*, AWS_*).
+redrive-alerts: $(STAMP)
+	@test -n "$(QUEUE_URL)" || { echo "usage: make redrive-alerts QUEUE_URL=<the alert DLQ URL> [ARGS=--dry-run]"; exit 2; }
+	@echo "==> redrive: discarded alert ranges in $(QUEUE_URL) -> stream -> alert handler"
+	$(BIN)/python -m alert_lambda.redrive --queue-url $(QUEUE_URL) $(ARGS)
 
 # --- KVS: camera simulator and worker benchmark -------------------------------------------------
 STREAM ?=

@@ -19,8 +19,13 @@ logger = logging.getLogger(__name__)
 
 # Short timeouts and standard retries (throttling, 5xx): a stuck call must not eat the invocation.
 _BOTO_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
-# Presigned S3 links with SigV4 (botocore may otherwise presign with the deprecated SigV2).
-_SERVICE_CONFIG = {"s3": Config(signature_version="s3v4")}
+# Presigned S3 links with SigV4 (botocore may otherwise presign with the deprecated SigV2). SNS makes
+# one attempt per call: botocore would resend a Publish whose response was lost (a second
+# notification); `notifier.publish` retries itself, knowing which failures may have been delivered.
+_SERVICE_CONFIG = {
+    "s3": Config(signature_version="s3v4"),
+    "sns": Config(retries={"mode": "standard", "total_max_attempts": 1}),
+}
 
 
 @lru_cache(maxsize=16)

@@ -2,15 +2,22 @@
 
 The event source mapping's own on-failure record (see `kinesis_event.on_failure_record`) says only
 which sequence range was discarded, and only once its retries are exhausted. So the function itself
-sends each poison record (not JSON, wrong `schema_version`, a missing field: it can never succeed) to
-the same SQS queue at once, with the validation error, the record's coordinates and its data, once
-per record (`idempotency.dead_letter_once`, keyed on the record's `eventID`). The record is still
-reported as a batch item failure, as the mapping's contract wants.
+sends each poison record (one that can never succeed: it fails the alert contract, SNS refuses its
+message, it cannot be serialised; see `failures.classify`) to the same SQS queue at once, with the
+reason, the record's coordinates and its data, once per record (`idempotency.dead_letter_once`,
+keyed on the record's `eventID`). Once it is there the record is reported as done, so it does not
+hold back the records behind it on the shard.
+
+The data is copied whole up to `MAX_DATA_BYTES`; a larger record (Kinesis allows 1 MiB, SQS a little
+less once wrapped) keeps its first `MAX_DATA_BYTES` bytes, with `dataBytes` (its full size),
+`dataSha256` and `dataTruncated: true`; the coordinates (shard, sequence number) find it whole in the
+stream while the stream retains it.
 
     {"condition": "PoisonRecord", "reason": "kinesis.data.camera_id: Field required", "timestamp": "...Z",
      "requestContext": {"requestId": ..., "functionArn": ...},
      "KinesisRecord": {"eventSourceARN", "eventID", "shardId", "sequenceNumber", "partitionKey",
-                       "approximateArrivalTimestamp", "data" (base64, as received)},
+                       "approximateArrivalTimestamp", "data" (base64, as received, at most
+                       MAX_DATA_BYTES of it), "dataBytes", "dataSha256", "dataTruncated"},
      "dataPreview": "the data as UTF-8 text, cut at 256 characters"}
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -32,6 +40,29 @@ logger = logging.getLogger(__name__)
 
 POISON_CONDITION = "PoisonRecord"
 PREVIEW_CHARS = 256
+MAX_DATA_BYTES = 64 * 1024
+
+
+def bounded_data(data_b64: str) -> dict[str, Any]:
+    """`data` (base64, at most MAX_DATA_BYTES decoded), `dataBytes`, `dataSha256`, `dataTruncated`."""
+    try:
+        raw = base64.b64decode(data_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raw = data_b64.encode("utf-8", errors="replace")
+        kept = raw[:MAX_DATA_BYTES]
+        return {
+            "data": kept.decode("utf-8", errors="replace"),
+            "dataBytes": len(raw),
+            "dataSha256": hashlib.sha256(raw).hexdigest(),
+            "dataTruncated": len(kept) < len(raw),
+        }
+    truncated = len(raw) > MAX_DATA_BYTES
+    return {
+        "data": base64.b64encode(raw[:MAX_DATA_BYTES]).decode("ascii") if truncated else data_b64,
+        "dataBytes": len(raw),
+        "dataSha256": hashlib.sha256(raw).hexdigest(),
+        "dataTruncated": truncated,
+    }
 
 
 def preview(data_b64: str) -> str:
@@ -52,7 +83,7 @@ def poison_message(
     function_arn: str = "",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The dead-letter message for one Lambda Kinesis event record that failed validation."""
+    """The dead-letter message for one Lambda Kinesis event record that can never be delivered."""
     kinesis = raw_record.get("kinesis", {})
     event_id = str(raw_record.get("eventID", ""))
     data = str(kinesis.get("data", ""))
@@ -68,7 +99,7 @@ def poison_message(
             "sequenceNumber": str(kinesis.get("sequenceNumber", "")),
             "partitionKey": kinesis.get("partitionKey", ""),
             "approximateArrivalTimestamp": kinesis.get("approximateArrivalTimestamp"),
-            "data": data,
+            **bounded_data(data),
         },
         "dataPreview": preview(data),
     }

@@ -4,11 +4,19 @@ A duplicate record on the stream (the worker retried a PutRecords), a batch that
 mapping retries from a failed record, or two invocations racing on the same alert all reach
 `notify_once`; only the first publishes. A publish that fails leaves no record behind, so the retry
 publishes. With `VIGIL_IDEMPOTENCY_TABLE` set to an empty string the guard is off (a warning, once).
+
+The store failing after a publish never publishes again: `notify_once` tries to record the success
+`RECORD_ATTEMPTS` times; if the store stays down it remembers the alert in this container
+(`_published_unrecorded`, bounded) and reports the record as done, so neither the mapping's retry of
+this record nor a duplicate of it reaching this container publishes it again. What is left: a copy
+of the record reaching another container after the in-progress lock expired (see the README).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,12 +27,27 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyItemNotFoundError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import STATUS_CONSTANTS
 
 from alert_lambda import clients, dead_letter, notifier
 from alert_lambda.settings import IDEMPOTENCY_TABLE_ENV, Settings
 from contracts.alert import AlertRecord
+from contracts.retry import backoff_delay
 
 logger = logging.getLogger(__name__)
+
+RECORD_ATTEMPTS = 4
+# Another invocation is publishing the same alert: wait this many times (about 1.5 s in all) for it to
+# finish before failing the record (the mapping then retries it, and finds it done).
+IN_PROGRESS_WAITS = 4
+MAX_UNRECORDED = 10_000
+# alert_id -> message id: published, but the store could not record it (the store was down).
+_published_unrecorded: OrderedDict[str, str] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -37,6 +60,7 @@ class NotifyResult:
 class _Guard:
     config: IdempotencyConfig
     notify: Callable[..., dict[str, Any]]
+    persistence: DynamoDBPersistenceLayer | None = None
 
 
 @lru_cache(maxsize=8)
@@ -54,11 +78,28 @@ def _guard(table: str, ttl_s: int, endpoint_url: str | None, region: str | None)
     @idempotent_function(data_keyword_argument="alert", persistence_store=persistence, config=config)
     def notify(*, alert: AlertRecord, settings: Settings, published: list[str]) -> dict[str, Any]:
         # Only `alert` (its alert_id) makes the idempotency key; the other arguments pass through.
-        message_id = notifier.publish(alert, settings)
+        message_id = notifier.publish(
+            alert, settings, published_elsewhere=lambda: _completed_message_id(persistence, alert.alert_id)
+        )
         published.append(message_id)
         return {"message_id": message_id}
 
-    return _Guard(config=config, notify=notify)
+    return _Guard(config=config, notify=notify, persistence=persistence)
+
+
+def _completed_message_id(persistence: DynamoDBPersistenceLayer, alert_id: str) -> str | None:
+    """The message id another invocation recorded for `alert_id`, or None (also when the store fails:
+    the caller then resends, as losing the alert is worse than a flagged repeat)."""
+    try:
+        record = persistence.get_record({"alert_id": alert_id})
+    except IdempotencyItemNotFoundError:
+        return None
+    except Exception:  # the store is down: we cannot know
+        logger.warning("alert %s: could not read its idempotency record", alert_id, exc_info=True)
+        return None
+    if record is None or record.status != STATUS_CONSTANTS["COMPLETED"]:
+        return None
+    return str((record.response_json_as_dict() or {}).get("message_id", "?"))
 
 
 @lru_cache(maxsize=8)
@@ -121,7 +162,15 @@ def dead_letter_once(message: dict[str, Any], settings: Settings) -> NotifyResul
         settings.idempotency_table, settings.idempotency_ttl_s, settings.endpoint_url, settings.region
     )
     sent: list[str] = []
-    stored = guard.notify(message=message, settings=settings, sent=sent)
+    try:
+        stored = guard.notify(message=message, settings=settings, sent=sent)
+    except IdempotencyPersistenceLayerError:
+        if not sent:
+            raise
+        # In the queue; only the record of it failed. Reporting it done is right: a retry would send
+        # it again (a repeat in the DLQ, never a loss).
+        logger.warning("dead-letter message %s sent, but the idempotency store failed to record it", sent[0])
+        return NotifyResult(message_id=sent[0], duplicate=False)
     return NotifyResult(message_id=str(stored["message_id"]), duplicate=not sent)
 
 
@@ -129,6 +178,63 @@ def notify_once(alert: AlertRecord, settings: Settings) -> NotifyResult:
     guard = _current_guard(settings)
     if guard is None:
         return NotifyResult(message_id=notifier.publish(alert, settings), duplicate=False)
+    if (message_id := _published_unrecorded.get(alert.alert_id)) is not None:
+        logger.warning(
+            "alert %s was published as %s but never recorded; recording it, not publishing again",
+            alert.alert_id,
+            message_id,
+        )
+        _record_success(guard, alert.alert_id, message_id)
+        return NotifyResult(message_id=message_id, duplicate=True)
     published: list[str] = []
-    stored = guard.notify(alert=alert, settings=settings, published=published)
+    try:
+        stored = _notify_waiting_for_others(guard, alert, settings, published)
+    except IdempotencyPersistenceLayerError:
+        if not published:  # the store failed before the publish: nothing sent, the retry publishes
+            raise
+        logger.exception(
+            "alert %s published as %s, but recording it failed; retrying the write",
+            alert.alert_id,
+            published[0],
+        )
+        _published_unrecorded[alert.alert_id] = published[0]
+        while len(_published_unrecorded) > MAX_UNRECORDED:
+            _published_unrecorded.popitem(last=False)
+        _record_success(guard, alert.alert_id, published[0])
+        return NotifyResult(message_id=published[0], duplicate=False)
     return NotifyResult(message_id=str(stored["message_id"]), duplicate=not published)
+
+
+def _notify_waiting_for_others(
+    guard: _Guard, alert: AlertRecord, settings: Settings, published: list[str]
+) -> dict[str, Any]:
+    for attempt in range(IN_PROGRESS_WAITS + 1):
+        try:
+            return guard.notify(alert=alert, settings=settings, published=published)
+        except IdempotencyAlreadyInProgressError:
+            if attempt == IN_PROGRESS_WAITS:
+                raise
+            time.sleep(backoff_delay(attempt, 0.1, 1.0))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record_success(guard: _Guard, alert_id: str, message_id: str) -> bool:
+    """Write the COMPLETED record for a published alert, retrying; True once it is written."""
+    assert guard.persistence is not None
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            guard.persistence.save_success(data={"alert_id": alert_id}, result={"message_id": message_id})
+        except Exception as exc:  # noqa: BLE001 - any store error: try again, then give up loudly
+            if attempt + 1 == RECORD_ATTEMPTS:
+                logger.error(
+                    "alert %s: the idempotency store still fails (%s); remembered in this container only",
+                    alert_id,
+                    exc,
+                )
+                return False
+            time.sleep(backoff_delay(attempt, 0.1, 1.0))
+            continue
+        _published_unrecorded.pop(alert_id, None)
+        logger.info("alert %s: success recorded after a store failure", alert_id)
+        return True
+    return False

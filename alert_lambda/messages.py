@@ -27,18 +27,32 @@ MAX_SUBJECT_CHARS = 99
 MAX_SMS_CHARS = 139
 JSON_PROTOCOLS = ("sqs", "lambda", "https")
 ATTRIBUTE_NAMES = ("severity", "site", "camera_id", "event_type")
+# Every message also carries the alert id (a subscriber drops a repeat it has seen) and, on a Publish
+# resent after one whose outcome was unknown (see `notifier`), `possible_duplicate: "true"`.
+ALERT_ID_ATTRIBUTE = "alert_id"
+POSSIBLE_DUPLICATE_ATTRIBUTE = "possible_duplicate"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 control characters (U+0085 NEXT LINE among them) and the Unicode line and paragraph
+# separators: SNS refuses them in a subject, and a mail client may break a header on them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class Links(BaseModel):
-    """Presigned links a reader can open without AWS credentials."""
+    """Presigned links a reader can open without AWS credentials, and the console's alert page."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     snapshot_url: str | None = Field(default=None, description="Presigned GET of the snapshot JPEG.")
     clip_url: str | None = Field(default=None, description="Presigned GET of the archived clip.")
-    expires_in_s: int = Field(gt=0, description="Seconds the links stay valid.")
+    expires_in_s: int = Field(gt=0, description="Seconds the links were signed for (ExpiresIn).")
+    temporary_credentials: bool = Field(
+        default=False,
+        description="Signed with temporary credentials (a role's session, as on Lambda): the links stop "
+        "working when that session expires, usually within hours, whatever `expires_in_s` says.",
+    )
+    console_url: str | None = Field(
+        default=None, description="The operator console's page of this alert (the operator signs in)."
+    )
 
 
 class Notification(BaseModel):
@@ -86,10 +100,12 @@ def _clock(value: datetime, zone: tzinfo) -> str:
 
 
 def local_time(value: datetime, zone: tzinfo) -> str:
-    """`2026-11-25 15:45:07 CET (UTC+01:00)`: the site's date and wall clock, its zone and offset."""
+    """`2026-11-25 15:45:07 CET (UTC+01:00)`: the site's date and wall clock, its zone and offset.
+
+    The year always has four digits (`%Y` prints year 999 as `999` on glibc)."""
     local = value.astimezone(zone)
     offset = local.strftime("%z") or "+0000"
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} (UTC{offset[:3]}:{offset[3:5]})"
+    return f"{local.year:04d}-{local:%m-%d %H:%M:%S} {local.tzname()} (UTC{offset[:3]}:{offset[3:5]})"
 
 
 def build_sms(alert: AlertRecord, zone: tzinfo = UTC) -> str:
@@ -109,6 +125,17 @@ def human_duration(seconds: int) -> str:
             count = seconds // size
             return f"{count}{' day' if unit == ' days' and count == 1 else unit}"
     return f"{seconds} s"
+
+
+def link_validity(links: Links) -> str:
+    """How long the presigned links really work, in words."""
+    if links.temporary_credentials:
+        return (
+            f"links signed for {human_duration(links.expires_in_s)} with temporary credentials: "
+            "they stop working when those expire, usually within a few hours"
+            + ("; the console link keeps working" if links.console_url else "")
+        )
+    return f"links valid for {human_duration(links.expires_in_s)}"
 
 
 def build_email(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> str:
@@ -135,7 +162,9 @@ def build_email(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> str:
     if links.clip_url:
         lines.append(f"Clip:       {links.clip_url}")
     if links.snapshot_url or links.clip_url:
-        lines.append(f"            (links valid for {human_duration(links.expires_in_s)})")
+        lines.append(f"            ({link_validity(links)})")
+    if links.console_url:
+        lines.append(f"Console:    {links.console_url}")
     lines += [
         "",
         f"Alert id:   {alert.alert_id}",
@@ -145,19 +174,25 @@ def build_email(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_attributes(alert: AlertRecord) -> dict[str, dict[str, str]]:
-    """SNS MessageAttributes that subscription filter policies can match."""
+def build_attributes(alert: AlertRecord, possible_duplicate: bool = False) -> dict[str, dict[str, str]]:
+    """SNS MessageAttributes: the four that subscription filter policies match, and `alert_id`."""
     values = {
         "severity": alert.severity.value,
         "site": alert.site,
         "camera_id": alert.camera_id,
         "event_type": alert.event_type,
+        ALERT_ID_ATTRIBUTE: alert.alert_id,
     }
-    return {name: {"DataType": "String", "StringValue": values[name]} for name in ATTRIBUTE_NAMES}
+    if possible_duplicate:
+        values[POSSIBLE_DUPLICATE_ATTRIBUTE] = "true"
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
-def build_notification(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> Notification:
-    """The SNS message for `alert`; `zone` is the site's time zone for the texts people read."""
+def build_notification(
+    alert: AlertRecord, links: Links, zone: tzinfo = UTC, possible_duplicate: bool = False
+) -> Notification:
+    """The SNS message for `alert`; `zone` is the site's time zone for the texts people read.
+    `possible_duplicate`: this Publish repeats one whose outcome is unknown (it says so in an attribute)."""
     alert_json = alert.model_dump_json()
     per_protocol = {
         "default": alert_json,
@@ -168,5 +203,5 @@ def build_notification(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> 
     return Notification(
         subject=build_subject(alert),
         message=json.dumps(per_protocol),
-        attributes=build_attributes(alert),
+        attributes=build_attributes(alert, possible_duplicate),
     )

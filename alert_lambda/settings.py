@@ -23,6 +23,7 @@ IDEMPOTENCY_TTL_ENV = "VIGIL_IDEMPOTENCY_TTL_S"
 SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
 SITE_TIMEZONES_ENV = "VIGIL_SITE_TIMEZONES"
 DEAD_LETTER_QUEUE_URL_ENV = "VIGIL_DEAD_LETTER_QUEUE_URL"
+CONSOLE_URL_ENV = "VIGIL_CONSOLE_URL"
 # Read by boto3 itself; named here because the local event source mapping reports it.
 ENDPOINT_URL_ENV = "AWS_ENDPOINT_URL"
 REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -73,6 +74,12 @@ class Settings(BaseModel):
         description=f"SQS queue that receives each poison record with the reason it was refused, once; "
         f"empty: the reason is only logged (`{DEAD_LETTER_QUEUE_URL_ENV}`).",
     )
+    console_url: str = Field(
+        default="",
+        description=f"Base URL of the operator console, e.g. https://vigil.example.org: each email links "
+        f"to the alert's page there, which lasts (the presigned media links do not); empty: no link "
+        f"(`{CONSOLE_URL_ENV}`).",
+    )
     service_name: str = Field(
         default=DEFAULT_SERVICE_NAME, description=f"Service name in logs and metrics (`{SERVICE_NAME_ENV}`)."
     )
@@ -93,6 +100,7 @@ class Settings(BaseModel):
                 idempotency_ttl_s=int(env.get(IDEMPOTENCY_TTL_ENV) or DEFAULT_IDEMPOTENCY_TTL_S),
                 site_timezones=_json_map(env.get(SITE_TIMEZONES_ENV) or "{}"),
                 dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE_URL_ENV, ""),
+                console_url=env.get(CONSOLE_URL_ENV, ""),
                 service_name=env.get(SERVICE_NAME_ENV) or DEFAULT_SERVICE_NAME,
                 endpoint_url=env.get(ENDPOINT_URL_ENV) or None,
                 region=next((env[name] for name in REGION_ENVS if env.get(name)), None),

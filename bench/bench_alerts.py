@@ -13,6 +13,14 @@ Measures:
 2. Alerts per second one Lambda invocation handles: `lambda_handler` in-process on batches of 100
    new alerts (idempotency on DynamoDB + SNS Publish per alert). Baseline: a bare loop of SNS
    `Publish` calls with the same messages (what the function adds on top: parsing, idempotency).
+3. Faults (issue 15), each printing delivered / distinct / duplicates:
+   - outage: `--outage-alerts` alerts on the stream while SNS answers 503 for `--outage-s` seconds,
+     through the local event source mapping with the settings `infra/` deploys (retries until the
+     record age, bisect on error); every alert must arrive once when SNS is back;
+   - lost response: one invocation of 100 alerts where every `--lost-every`-th Publish reaches SNS but
+     its response is lost; the function resends those flagged `possible_duplicate`, so duplicates
+     equal lost responses and all are flagged.
+   `--faults-only` runs just these (a short smoke run: `--faults-only --outage-s 3 --outage-alerts 10`).
 
 Every figure is against moto on this machine, not AWS; with other work on the CPU they are pessimistic.
 Results go to bench/results/alerts.json.
@@ -270,6 +278,151 @@ def bench_lambda(stack: LocalStack, batches: int) -> dict[str, Any]:
     }
 
 
+class SnsFaults:
+    """Faults on the function's own SNS client, at its HTTP layer: `down` answers 503; every
+    `lose_every`-th request reaches SNS (it publishes) and its response is lost (read timeout)."""
+
+    UNAVAILABLE = (
+        b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type>'
+        b"<Code>ServiceUnavailable</Code><Message>Service is unavailable</Message></Error>"
+        b"<RequestId>bench</RequestId></ErrorResponse>"
+    )
+
+    def __init__(self) -> None:
+        from alert_lambda import clients
+        from alert_lambda.settings import Settings
+
+        self.down = False
+        self.lose_every = 0
+        self.requests = 0
+        self.lost = 0
+        self.events = clients.client("sns", Settings.from_env()).meta.events
+        self.events.register("before-send.sns.Publish", self._on_send, unique_id="bench-sns-faults")
+
+    def close(self) -> None:
+        self.events.unregister("before-send.sns.Publish", unique_id="bench-sns-faults")
+
+    def _on_send(self, request: Any, **_: Any) -> Any:
+        import urllib.request
+
+        from botocore.awsrequest import AWSResponse
+        from botocore.exceptions import ReadTimeoutError
+
+        self.requests += 1
+        if self.down:
+            body = io.BytesIO(self.UNAVAILABLE)
+            raw = type("Raw", (), {"stream": lambda self, *a, **k: iter([body.getvalue()])})()
+            return AWSResponse(request.url, 503, {"Content-Type": "text/xml"}, raw)
+        if self.lose_every and self.requests % self.lose_every == 0:
+            self.lost += 1
+            forwarded = urllib.request.Request(
+                request.url, data=request.body if isinstance(request.body, bytes) else request.body.encode(),
+                headers=dict(request.headers.items()), method="POST",
+            )  # fmt: skip
+            urllib.request.urlopen(forwarded, timeout=10).read()  # SNS publishes ...
+            raise ReadTimeoutError(endpoint_url=request.url)  # ... and the answer is lost
+        return None
+
+
+def count_inbox(stack: LocalStack, quiet_s: float = 2.0) -> dict[str, int]:
+    """delivered / distinct / duplicates / flagged (possible_duplicate) over what the inbox holds."""
+    sqs = stack.client("sqs")
+    seen: dict[str, int] = {}
+    flagged = 0
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        batch = sqs.receive_message(QueueUrl=stack.alert_inbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        if batch:
+            quiet_since = time.monotonic()
+            sqs.delete_message_batch(
+                QueueUrl=stack.alert_inbox_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+        for message in batch:
+            envelope = json.loads(message["Body"])
+            alert_id = json.loads(envelope["Message"])["alert_id"]
+            seen[alert_id] = seen.get(alert_id, 0) + 1
+            flagged += "possible_duplicate" in envelope.get("MessageAttributes", {})
+    delivered = sum(seen.values())
+    return {"delivered": delivered, "distinct": len(seen), "duplicates": delivered - len(seen), "flagged": flagged}
+
+
+def terraform_event_source() -> tuple[int, int]:
+    """(maximum_retry_attempts, maximum_record_age_s) as infra/modules/alerts deploys them by default."""
+    text = (REPO_ROOT / "infra" / "modules" / "alerts" / "variables.tf").read_text()
+    import re
+
+    retries = int(re.search(r"maximum_retry_attempts\s*=\s*optional\(number,\s*(-?\d+)\)", text).group(1))
+    age = int(re.search(r"maximum_record_age_s\s*=\s*optional\(number,\s*(-?\d+)\)", text).group(1))
+    return retries, age
+
+
+def bench_outage(stack: LocalStack, n: int, outage_s: float) -> dict[str, Any]:
+    """n alerts on the stream while SNS is down for `outage_s`, through the local mapping with the
+    Terraform settings; what the inbox got once SNS was back."""
+    from alert_lambda.local_esm import EventSourceMapping, MappingConfig
+
+    retries, age = terraform_event_source()
+    config = MappingConfig(
+        stream=stack.names.alert_stream, batch_size=100, batch_window_s=0.2, starting_position="LATEST",
+        max_retries=retries, maximum_record_age_s=age, bisect_on_error=True, retry_backoff_s=0.2,
+    )  # fmt: skip
+    faults = SnsFaults()
+    mapping = EventSourceMapping(config).start()
+    kinesis = stack.client("kinesis")
+    run = f"outage-{time.time_ns()}"
+    faults.down = True
+    started = time.monotonic()
+    for i in range(n):
+        alert = make_alert(i, run)
+        kinesis.put_record(StreamName=config.stream, Data=alert.model_dump_json().encode(), PartitionKey=alert.camera_id)
+    stop = threading.Event()
+    runner = threading.Thread(target=mapping.run, args=(stop,), daemon=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        runner.start()
+        time.sleep(max(0.0, outage_s - (time.monotonic() - started)))
+        faults.down = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not mapping.idle or mapping.stats.records_succeeded < n):
+            time.sleep(0.1)
+        stop.set()
+        runner.join()
+    faults.close()
+    counts = count_inbox(stack)
+    return {
+        "alerts": n,
+        "outage_s": outage_s,
+        "max_retries": retries,
+        "maximum_record_age_s": age,
+        **counts,
+        "discarded": mapping.stats.records_discarded,
+        "publish_requests": faults.requests,
+        "recovered_after_s": round(time.monotonic() - started, 1),
+    }
+
+
+def bench_lost_response(stack: LocalStack, lose_every: int) -> dict[str, Any]:
+    """One invocation of 100 new alerts, every `lose_every`-th Publish response lost."""
+    from alert_lambda import handler
+
+    faults = SnsFaults()
+    faults.lose_every = lose_every
+    alerts = [make_alert(i, f"lost-{time.time_ns()}") for i in range(LAMBDA_BATCH)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        response = handler.lambda_handler(lambda_event(alerts), _Context())
+    faults.close()
+    counts = count_inbox(stack)
+    return {
+        "alerts": LAMBDA_BATCH,
+        "lose_every": lose_every,
+        "lost_responses": faults.lost,
+        **counts,
+        "failed_records": len(response.get("batchItemFailures", [])),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/bench_alerts.py", description=__doc__.split("\n")[0])
     parser.add_argument("--alerts", type=int, default=500, help="alerts through the loop (default 500)")
@@ -281,8 +434,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the mapping's batching window (default 0.2, as the demo)",
     )
     parser.add_argument("--lambda-batches", type=int, default=3, help="invocations of 100 alerts (default 3)")
+    parser.add_argument("--outage-s", type=float, default=12.0, help="SNS outage of the outage run, s (default 12)")
+    parser.add_argument("--outage-alerts", type=int, default=20, help="alerts in the outage run (default 20)")
+    parser.add_argument("--lost-every", type=int, default=10, help="lose every n-th Publish response (default 10)")
+    parser.add_argument("--faults-only", action="store_true", help="run only the outage and lost-response runs")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
+    if args.faults_only:
+        return faults_main(args)
     if args.alerts < 100 or args.rate <= 0 or args.lambda_batches < 1:
         print("error: --alerts must be >= 100, --rate > 0, --lambda-batches >= 1", file=sys.stderr)
         return 2
@@ -296,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = bench_loop(stack, args)
         print(f"==> one Lambda invocation: {args.lambda_batches} x {LAMBDA_BATCH} alerts", flush=True)
         lam = bench_lambda(stack, args.lambda_batches)
+        faults = print_faults(stack, args)
     results = {
         "what": "alert path over the local loop (moto server on 127.0.0.1, shared 2-core machine)",
         "end_to_end_detected_at_to_sqs": loop,
@@ -305,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_lambda_vs_bare_publish": round(
             lam["alerts_per_s_median"] / lam["baseline_bare_sns_publish_per_s"], 2
         ),
+        "faults": faults,
         "command": "make bench-alerts",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +484,46 @@ def main(argv: list[str] | None = None) -> int:
         f"(ratio {results['ratio_lambda_vs_bare_publish']})"
     )
     print(f"==> results in {args.out}")
-    return 0 if loop["delivered"] == loop["published"] and loop["duplicates"] == 0 else 1
+    ok = loop["delivered"] == loop["published"] and loop["duplicates"] == 0 and faults_ok(faults)
+    return 0 if ok else 1
+
+
+def faults_main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    with LocalStack() as stack:
+        os.environ.update(
+            {**stack.env(), "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+        )
+        faults = print_faults(stack, args)
+    out = args.out.with_name(args.out.stem + "_faults.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**faults, "command": "make bench-alerts ARGS=--faults-only"}, indent=2) + "\n")
+    print(f"==> results in {out}")
+    return 0 if faults_ok(faults) else 1
+
+
+def print_faults(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"==> outage: {args.outage_alerts} alerts, SNS down {args.outage_s:g} s, Terraform mapping settings", flush=True)
+    outage = bench_outage(stack, args.outage_alerts, args.outage_s)
+    print(
+        f"outage: delivered {outage['delivered']}, distinct {outage['distinct']}/{outage['alerts']}, "
+        f"duplicates {outage['duplicates']}, discarded {outage['discarded']} (all in {outage['recovered_after_s']} s)"
+    )
+    print(f"==> lost response: {LAMBDA_BATCH} alerts, every {args.lost_every}th Publish response lost", flush=True)
+    lost = bench_lost_response(stack, args.lost_every)
+    print(
+        f"lost response: delivered {lost['delivered']}, distinct {lost['distinct']}/{lost['alerts']}, duplicates "
+        f"{lost['duplicates']} ({lost['flagged']} flagged possible_duplicate; {lost['lost_responses']} responses lost)"
+    )
+    return {"outage": outage, "lost_response": lost}
+
+
+def faults_ok(faults: dict[str, Any]) -> bool:
+    outage, lost = faults["outage"], faults["lost_response"]
+    return (
+        outage["distinct"] == outage["alerts"] and outage["duplicates"] == 0
+        and lost["distinct"] == lost["alerts"] and lost["duplicates"] == lost["flagged"] == lost["lost_responses"]
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

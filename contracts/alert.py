@@ -1,14 +1,23 @@
 """The alert record: produced by `worker/`, put on the Kinesis Data Stream `alerts`, consumed by
-`alert_lambda/`. JSON, one record per alert, `schema_version` "1"."""
+`alert_lambda/`. JSON, one record per alert, `schema_version` "1".
+
+The contract refuses what cannot be an alert, on both sides: a score, threshold, region score or media
+time that is NaN or infinite; an empty or overlong id; a time before `EARLIEST_ALERT_TIME` or more than
+`MAX_FUTURE_SKEW` ahead of the clock reading it (a camera with an unset clock, a year 1 or 9999, an
+offset that overflows when converted to UTC); strings, regions and S3 keys beyond bounds that keep
+every SNS message built from an alert (four copies of its JSON, an email, an SMS) far inside SNS's
+256 KiB limit. Every record valid before these bounds existed and inside them still reads the same.
+"""
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from contracts.inference import Region
 
@@ -17,6 +26,16 @@ SCHEMA_VERSION: Literal["1"] = "1"
 # Fixed namespace: alert ids are uuid5(namespace, camera|event_type|started_at), the same on every
 # retry and every restart that sees the same event.
 _ALERT_NAMESPACE = uuid.UUID("5b0f2e3c-6d0a-4c55-9a8e-2f0b9b6a7c11")
+
+# Bounds (see the module docstring). With every field at its bound an alert's JSON is about 24 KB,
+# its SNS message (4 copies, JSON-escaped, plus email and SMS) under 128 KiB.
+EARLIEST_ALERT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE_SKEW = timedelta(days=1)
+MAX_ID_CHARS = 128
+MAX_NAME_CHARS = 256
+MAX_REGIONS = 100
+MAX_S3_KEY_CHARS = 1024
+ALERT_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 
 
 class Severity(StrEnum):
@@ -29,8 +48,8 @@ class Severity(StrEnum):
 class S3Object(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    bucket: str
-    key: str
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=MAX_S3_KEY_CHARS)
 
 
 def utc_iso(value: datetime) -> str:
@@ -47,23 +66,53 @@ class AlertRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     schema_version: Literal["1"] = SCHEMA_VERSION
-    alert_id: str = Field(description="make_alert_id(camera_id, event_type, started_at).")
-    camera_id: str = Field(min_length=1)
-    site: str = Field(min_length=1)
-    event_type: str = Field(min_length=1, description="What happened, e.g. 'scene_anomaly'.")
+    alert_id: str = Field(
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        pattern=ALERT_ID_PATTERN,
+        description="make_alert_id(camera_id, event_type, started_at).",
+    )
+    camera_id: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    site: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    event_type: str = Field(
+        min_length=1, max_length=MAX_ID_CHARS, description="What happened, e.g. 'scene_anomaly'."
+    )
     severity: Severity
-    score: float = Field(description="Peak frame score of the event so far.")
-    threshold: float = Field(description="Threshold the score was compared with.")
+    score: float = Field(allow_inf_nan=False, description="Peak frame score of the event so far.")
+    threshold: float = Field(allow_inf_nan=False, description="Threshold the score was compared with.")
     started_at: AwareDatetime = Field(description="Capture time of the event's first frame (UTC).")
     frame_at: AwareDatetime = Field(description="Capture time of the frame that raised the alert (UTC).")
     detected_at: AwareDatetime = Field(description="When the worker decided to alert (UTC).")
     media_time_s: float | None = Field(
-        default=None, description="Position of the event start in the source's media timeline, seconds."
+        default=None,
+        allow_inf_nan=False,
+        description="Position of the event start in the source's media timeline, seconds.",
     )
-    regions: list[Region] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list, max_length=MAX_REGIONS)
     snapshot: S3Object | None = Field(default=None, description="JPEG of the alerting frame in S3.")
     clip: S3Object | None = Field(default=None, description="Archived MP4 clip around the event, once cut.")
-    model_version: str
+    model_version: str = Field(max_length=MAX_NAME_CHARS)
+
+    @field_validator("started_at", "frame_at", "detected_at")
+    @classmethod
+    def _sane_time(cls, value: datetime) -> datetime:
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("time out of range once converted to UTC") from None
+        latest = datetime.now(UTC) + MAX_FUTURE_SKEW
+        if not EARLIEST_ALERT_TIME <= utc <= latest:
+            raise ValueError(
+                f"time {utc.isoformat()} outside [{EARLIEST_ALERT_TIME.isoformat()}, now + {MAX_FUTURE_SKEW}]"
+            )
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _finite_region_scores(cls, value: list[Region]) -> list[Region]:
+        if any(not math.isfinite(region.score) for region in value):
+            raise ValueError("a region score is NaN or infinite")
+        return value
 
     @field_serializer("started_at", "frame_at", "detected_at")
     def _iso(self, value: datetime) -> str:

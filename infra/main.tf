@@ -52,6 +52,7 @@ module "alerts" {
   lambda_zip_path     = var.alert_lambda_zip_path
   lambda              = var.alert_lambda
   link_expiry_s       = var.alert_link_expiry_s
+  console_url         = "https://${var.console_domain_name}"
   idempotency_ttl_s   = var.alert_idempotency_ttl_s
   site_timezones      = var.site_timezones
   event_source        = var.alert_event_source

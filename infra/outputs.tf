@@ -85,6 +85,11 @@ output "alert_dlq_arn" {
   value       = module.alerts.alert_dlq_arn
 }
 
+output "alert_redrive_policy_arn" {
+  description = "Managed policy to attach to the role that runs python -m alert_lambda.redrive."
+  value       = module.alerts.alert_redrive_policy_arn
+}
+
 output "state_table_name" {
   description = "Worker checkpoints and camera leases (VIGIL_STATE_TABLE)."
   value       = module.worker.state_table_name

@@ -253,8 +253,8 @@ variable "alert_event_source" {
   type = object({
     batch_size                = optional(number, 100)
     maximum_batching_window_s = optional(number, 1)
-    maximum_retry_attempts    = optional(number, 5)
-    maximum_record_age_s      = optional(number, 3600)
+    maximum_retry_attempts    = optional(number, -1)
+    maximum_record_age_s      = optional(number, 21600)
     parallelization_factor    = optional(number, 1)
     starting_position         = optional(string, "LATEST")
   })

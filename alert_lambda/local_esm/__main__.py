@@ -43,6 +43,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="Retries of a failed batch before discarding it; -1: forever (default 3).",
     )
     parser.add_argument(
+        "--maximum-record-age-s",
+        type=int,
+        default=-1,
+        help="Discard a failing record once it is older than this; -1: no limit (default -1).",
+    )
+    parser.add_argument(
         "--bisect-on-error",
         action="store_true",
         help="Split a batch in two on a function error (default off).",
@@ -99,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_window_s=args.batch_window_s,
             starting_position=args.starting_position,
             max_retries=args.max_retries,
+            maximum_record_age_s=args.maximum_record_age_s,
             bisect_on_error=args.bisect_on_error,
             retry_backoff_s=args.retry_backoff_s,
             on_failure_queue_url=args.on_failure_queue_url,

@@ -3,7 +3,8 @@
 as the mapping does with `FunctionResponseTypes=["ReportBatchItemFailures"]`.
 
     python -m alert_lambda.local_esm --stream alerts [--batch-size 100] [--batch-window-s 0.5]
-        [--starting-position TRIM_HORIZON|LATEST] [--max-retries 3] [--bisect-on-error]
+        [--starting-position TRIM_HORIZON|LATEST] [--max-retries 3] [--maximum-record-age-s -1]
+        [--bisect-on-error]
         [--retry-backoff-s 0.2] [--on-failure-queue-url URL] [--exit-when-idle-s S] [--poll-interval-s 0.2]
 
 Semantics (per shard, one batch in flight at a time, shards listed once at start):
@@ -20,6 +21,9 @@ Semantics (per shard, one batch in flight at a time, shards listed once at start
   when a batch has failed more than that, its metadata (the documented on-failure invocation record)
   goes to the SQS queue `--on-failure-queue-url` (or the log, if none) and the shard moves on.
   `--max-retries -1` retries forever, as on AWS.
+- `--maximum-record-age-s` (MaximumRecordAgeInSeconds): a failed batch about to be retried first
+  discards its records older than that (arrival time), as above; -1: no limit. With
+  `--max-retries -1` this is what bounds the retries (`infra/` sets both).
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ class MappingConfig(BaseModel):
     )
     max_retries: int = Field(
         default=3, ge=-1, le=10000, description="MaximumRetryAttempts; -1 retries until the record expires."
+    )
+    maximum_record_age_s: int = Field(
+        default=-1,
+        ge=-1,
+        le=604800,
+        description="MaximumRecordAgeInSeconds: a failing record older than this is discarded; -1: no limit.",
     )
     bisect_on_error: bool = Field(default=False, description="BisectBatchOnFunctionError.")
     retry_backoff_s: float = Field(
@@ -309,7 +319,12 @@ class EventSourceMapping:
         if shard.retry_queue:  # a failed batch blocks its shard until it succeeds or is discarded
             if shard.retry_queue[0].due_at > time.monotonic():
                 return None
-            return shard.retry_queue.popleft()
+            batch = shard.retry_queue.popleft()
+            expired = self._expired(batch.records)
+            if expired:
+                self._discard(shard, batch.records[:expired], batch.retries, "", function_error=None)
+                batch.records = batch.records[expired:]
+            return batch if batch.records else None
         if len(shard.buffer) < self.config.batch_size:
             self._fetch(shard)
         if not shard.buffer:
@@ -416,6 +431,20 @@ class EventSourceMapping:
         else:
             self.stats.records_succeeded += len(records)
         return invocation
+
+    def _expired(self, records: Sequence[dict[str, Any]]) -> int:
+        """How many of `records` (oldest first) are older than the maximum record age."""
+        if self.config.maximum_record_age_s < 0:
+            return 0
+        oldest_allowed = time.time() - self.config.maximum_record_age_s
+        count = 0
+        for record in records:
+            arrival = record["ApproximateArrivalTimestamp"]
+            arrival_s = arrival.timestamp() if hasattr(arrival, "timestamp") else float(arrival)
+            if arrival_s >= oldest_allowed:
+                break
+            count += 1
+        return count
 
     @staticmethod
     def _failed_items(response: Any, sequence_numbers: Sequence[str]) -> tuple[tuple[str, ...], str]:

@@ -39,16 +39,22 @@ def test_event_source_mapping_reports_item_failures_bisects_and_dead_letters():
     }
 
 
-def test_event_source_never_retries_forever():
-    conditions = [v["condition"] for v in infra_hcl.module("alerts").variables["event_source"]["validation"]]
+def test_event_source_retries_through_an_outage_but_never_past_the_record_age():
+    # Issue 15: an SNS outage must not discard alerts, so the mapping retries until a record is
+    # maximum_record_age_s old (-1 retries); the age is bounded, and within the stream's retention.
+    variable = infra_hcl.module("alerts").variables["event_source"]
+    conditions = [v["condition"] for v in variable["validation"]]
     assert (
-        "${var.event_source.maximum_retry_attempts >= 0 && var.event_source.maximum_retry_attempts <= 10000}"
+        "${var.event_source.maximum_retry_attempts >= -1 && var.event_source.maximum_retry_attempts <= 10000}"
         in conditions
     )
     assert (
         "${var.event_source.maximum_record_age_s >= 60 && var.event_source.maximum_record_age_s <= 604800}"
         in conditions
     )
+    assert "${try(var.event_source.maximum_record_age_s <= var.stream.retention_hours * 3600, false)}" in conditions
+    assert "maximum_retry_attempts = optional(number, -1)" in variable["type"]
+    assert "maximum_record_age_s = optional(number, 21600)" in variable["type"]
 
 
 def test_alert_lambda_runs_the_powertools_handler_with_its_environment():
@@ -69,6 +75,7 @@ def test_alert_lambda_runs_the_powertools_handler_with_its_environment():
                 "VIGIL_SITE_TIMEZONES": "${jsonencode(var.site_timezones)}",
                 "VIGIL_DEAD_LETTER_QUEUE_URL": "${aws_sqs_queue.this.url}",
                 "VIGIL_ALERT_HISTORY_TABLE": "${aws_dynamodb_table.history.name}",
+                "VIGIL_CONSOLE_URL": "${var.console_url}",
                 "POWERTOOLS_SERVICE_NAME": "vigil-alerts",
                 "POWERTOOLS_LOG_LEVEL": "${var.lambda.log_level}",
             }

@@ -74,8 +74,11 @@ COMPONENTS = {
         {
             "alert_lambda/local_esm/**/*.py": "the local twin of the event source mapping: the Lambda service does this",
             "alert_lambda/package*.py": "the zip packager: runs at build time",
+            "alert_lambda/redrive.py": "the redrive: an operator's tool, its own component",
         },
     ),
+    # Issue 15: delivers the ranges the mapping discarded; runs the handler in-process (follow imports).
+    "alert redrive": Component("alert redrive", ("alert_lambda/redrive.py",), follow_imports=True),
     "inference": Component(
         "inference", ("inference/**/*.py",), {"inference/serve.py": "the local server", **dict.fromkeys(DEPLOY_GLOBS, "deploy")}
     ),
@@ -135,6 +138,11 @@ ROLES: dict[tuple[str, str], Role] = {
             "logs:CreateLogStream": "Lambda runtime: function logs",
             "logs:PutLogEvents": "Lambda runtime: function logs",
         },
+    ),
+    ("alerts", "redrive"): Role(
+        "infra/modules/alerts/iam.tf data.aws_iam_policy_document.redrive (managed policy aws_iam_policy.this)",
+        "alert redrive",
+        {},
     ),
     ("model", "endpoint"): Role(
         "infra/modules/model/iam.tf data.aws_iam_policy_document.endpoint",
@@ -323,9 +331,12 @@ def test_component_without_a_role_yet(name, scans):
 def test_every_role_in_terraform_is_audited():
     roles = set()
     for module_name in infra_hcl.module_names():
-        for body in infra_hcl.module(module_name).resources.get("aws_iam_role_policy", {}).values():
-            document = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]).group(1)
-            roles.add((module_name, document))
+        resources = infra_hcl.module(module_name).resources
+        # inline role policies, and managed policies a module offers for a role outside it (the redrive)
+        for kind in ("aws_iam_role_policy", "aws_iam_policy"):
+            for body in resources.get(kind, {}).values():
+                document = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]).group(1)
+                roles.add((module_name, document))
     assert roles == set(ROLES)
 
 

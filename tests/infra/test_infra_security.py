@@ -76,6 +76,7 @@ NO_DATA_AT_REST = {
     "aws_ecs_service",
     "aws_ecs_task_definition",  # Fargate encrypts task ephemeral storage itself
     "aws_flow_log",  # writes to an encrypted log group
+    "aws_iam_policy",
     "aws_iam_role",
     "aws_iam_role_policy",
     "aws_kms_alias",
@@ -282,7 +283,8 @@ def role_policies() -> list[tuple[str, str, dict]]:
     return [
         (module_name, name, body)
         for module_name in MODULES
-        for name, body in infra_hcl.module(module_name).resources.get("aws_iam_role_policy", {}).items()
+        for kind in ("aws_iam_role_policy", "aws_iam_policy")
+        for name, body in infra_hcl.module(module_name).resources.get(kind, {}).items()
     ]
 
 
@@ -394,6 +396,30 @@ EXPECTED_ROLE_STATEMENTS = {
         "KmsAlerts": (["kms:Decrypt", "kms:GenerateDataKey"], ["${aws_kms_key.this.arn}"]),
         "KmsArchiveRead": (["kms:Decrypt"], ["${var.archive_kms_key_arn}"]),
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.this.arn}:*"]),
+    },
+    # Issue 15: the managed policy for whoever runs `python -m alert_lambda.redrive`.
+    ("alerts", "redrive"): {
+        "KinesisReadRange": (["kinesis:GetRecords", "kinesis:GetShardIterator"], ["${aws_kinesis_stream.this.arn}"]),
+        "SnsPublish": (["sns:Publish"], ["${aws_sns_topic.this.arn}"]),
+        "DynamoDBIdempotency": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ["${aws_dynamodb_table.idempotency.arn}"],
+        ),
+        "DynamoDBAlertHistory": (["dynamodb:PutItem"], ["${aws_dynamodb_table.history.arn}"]),
+        "SqsDeadLetter": (
+            ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"],
+            ["${aws_sqs_queue.this.arn}"],
+        ),
+        "S3PresignedLinks": (
+            ["s3:GetObject"],
+            [
+                "${var.archive_bucket_arn}/snapshots/*",
+                "${var.archive_bucket_arn}/clips/*",
+                "${var.archive_bucket_arn}/alerts/*",
+            ],
+        ),
+        "KmsAlerts": (["kms:Decrypt", "kms:GenerateDataKey"], ["${aws_kms_key.this.arn}"]),
+        "KmsArchiveRead": (["kms:Decrypt"], ["${var.archive_kms_key_arn}"]),
     },
     ("console", "task"): {
         "DynamoDBHistoryRead": (

@@ -236,6 +236,7 @@ resource "aws_lambda_function" "this" {
       VIGIL_SITE_TIMEZONES        = jsonencode(var.site_timezones)
       VIGIL_DEAD_LETTER_QUEUE_URL = aws_sqs_queue.this.url
       VIGIL_ALERT_HISTORY_TABLE   = aws_dynamodb_table.history.name
+      VIGIL_CONSOLE_URL           = var.console_url
       POWERTOOLS_SERVICE_NAME     = "vigil-alerts"
       POWERTOOLS_LOG_LEVEL        = var.lambda.log_level
     }

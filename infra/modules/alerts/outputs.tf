@@ -47,3 +47,8 @@ output "alert_history_table_arn" {
   description = "ARN of the alert history table."
   value       = aws_dynamodb_table.history.arn
 }
+
+output "alert_redrive_policy_arn" {
+  description = "Managed policy for the role that runs python -m alert_lambda.redrive (attach it to an operator or scheduled-task role)."
+  value       = aws_iam_policy.this.arn
+}

@@ -81,6 +81,16 @@ variable "link_expiry_s" {
   }
 }
 
+variable "console_url" {
+  description = "Base URL of the operator console (VIGIL_CONSOLE_URL): each email links to the alert's page there, which keeps working after the presigned links expire; empty: no link."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.console_url == "" || startswith(var.console_url, "https://")
+    error_message = "console_url must be empty or an https:// URL."
+  }
+}
+
 variable "idempotency_ttl_s" {
   description = "How long an alert id is remembered against duplicate notifications, seconds (VIGIL_IDEMPOTENCY_TTL_S); null means the stream's retention."
   type        = number
@@ -102,12 +112,12 @@ variable "site_timezones" {
 }
 
 variable "event_source" {
-  description = "The Kinesis event source mapping: batch size, batching window (s), retries and record age before a batch goes to the DLQ, parallelization per shard, starting position."
+  description = "The Kinesis event source mapping: batch size, batching window (s), retries (-1: until the record is maximum_record_age_s old) and record age before a batch goes to the DLQ, parallelization per shard, starting position. The function reports a poison record as done once it is in the DLQ, so only an outage (SNS, DynamoDB) holds a shard back, and the defaults ride out one of up to 6 hours."
   type = object({
     batch_size                = optional(number, 100)
     maximum_batching_window_s = optional(number, 1)
-    maximum_retry_attempts    = optional(number, 5)
-    maximum_record_age_s      = optional(number, 3600)
+    maximum_retry_attempts    = optional(number, -1)
+    maximum_record_age_s      = optional(number, 21600)
     parallelization_factor    = optional(number, 1)
     starting_position         = optional(string, "LATEST")
   })
@@ -121,12 +131,16 @@ variable "event_source" {
     error_message = "event_source.maximum_batching_window_s must be between 0 and 300."
   }
   validation {
-    condition     = var.event_source.maximum_retry_attempts >= 0 && var.event_source.maximum_retry_attempts <= 10000
-    error_message = "event_source.maximum_retry_attempts must be between 0 and 10000 (-1, retry forever, would block the shard behind a poison record)."
+    condition     = var.event_source.maximum_retry_attempts >= -1 && var.event_source.maximum_retry_attempts <= 10000
+    error_message = "event_source.maximum_retry_attempts must be between -1 (retry until maximum_record_age_s) and 10000."
   }
   validation {
     condition     = var.event_source.maximum_record_age_s >= 60 && var.event_source.maximum_record_age_s <= 604800
-    error_message = "event_source.maximum_record_age_s must be between 60 and 604800 (-1, no limit, is not allowed)."
+    error_message = "event_source.maximum_record_age_s must be between 60 and 604800 (-1, no limit, is not allowed: it bounds the retries)."
+  }
+  validation {
+    condition     = try(var.event_source.maximum_record_age_s <= var.stream.retention_hours * 3600, false)
+    error_message = "event_source.maximum_record_age_s must not exceed the stream's retention (stream.retention_hours x 3600): a record retried past it is gone from the stream."
   }
   validation {
     condition     = var.event_source.parallelization_factor >= 1 && var.event_source.parallelization_factor <= 10

@@ -151,7 +151,11 @@ def dead_letter_queue(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 class SnsWire:
     """Watches the function's own SNS client at the HTTP layer: records each Publish request that
     goes out and answers the first `throttle` of them with SNS's real 400 `Throttling` error body,
-    so botocore's retry logic (not a mock of it) decides what happens next."""
+    so botocore's retry logic (not a mock of it) decides what happens next.
+
+    `lose = n`: the next n Publish requests reach SNS (it publishes) but their response is lost
+    (a read timeout). `down = True`: SNS answers every request with a 503 until it is set back.
+    `refuse = (code, message)`: SNS answers 400 with that error (e.g. a message it will never take)."""
 
     THROTTLING_BODY = (
         b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
@@ -159,25 +163,56 @@ class SnsWire:
         b"<RequestId>9c7a6d1e-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
     )
 
+    UNAVAILABLE_BODY = (
+        b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type>'
+        b"<Code>ServiceUnavailable</Code><Message>Service is unavailable</Message></Error>"
+        b"<RequestId>9c7a6d1e-0000-4000-8000-000000000001</RequestId></ErrorResponse>"
+    )
+
     def __init__(self) -> None:
         self.throttle = 0
         self.sent = 0
         self.throttled = 0
+        self.lose = 0
+        self.lost = 0
+        self.down = False
+        self.refused_while_down = 0
+        self.refuse: tuple[str, str] | None = None
         self.subjects: list[str] = []
         self.messages: list[dict[str, Any]] = []
+        self.attributes: list[dict[str, Any]] = []
 
     def on_params(self, params: dict[str, Any], **_: Any) -> None:
         self.subjects.append(params["Subject"])
         self.messages.append(json.loads(params["Message"]))
+        self.attributes.append(params["MessageAttributes"])
 
     def on_send(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
 
         self.sent += 1
+        if self.down:
+            self.refused_while_down += 1
+            return AWSResponse(request.url, 503, {"Content-Type": "text/xml"}, _RawBody(self.UNAVAILABLE_BODY))
+        if self.refuse is not None:
+            code, message = self.refuse
+            body = (
+                '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+                f"<Code>{code}</Code><Message>{message}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+            ).encode()
+            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _RawBody(body))
         if self.throttled < self.throttle:
             self.throttled += 1
             raw = _RawBody(self.THROTTLING_BODY)
             return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, raw)
+        if self.lost < self.lose:
+            import httpx
+            from botocore.exceptions import ReadTimeoutError
+
+            self.lost += 1
+            # SNS gets the request and publishes; its answer never comes back.
+            httpx.post(request.url, content=request.body, headers=dict(request.headers.items()))
+            raise ReadTimeoutError(endpoint_url=request.url)
         return None
 
 
@@ -204,3 +239,40 @@ def sns_wire(local_stack: Any) -> Any:
     yield wire
     events.unregister("provide-client-params.sns.Publish", unique_id="test-sns-params")
     events.unregister("before-send.sns.Publish", unique_id="test-sns-send")
+
+
+class DynamoWire:
+    """The function's DynamoDB client at the HTTP layer: while `down_for` holds an operation name
+    (`UpdateItem`: Powertools' write of a COMPLETED record, `PutItem`: its IN_PROGRESS claim), each such
+    request is answered with a 400 AccessDeniedException (not retried by botocore, so tests stay fast;
+    the function treats it as it would a 5xx). `refused` counts them."""
+
+    BODY = b'{"__type":"com.amazon.coral.service#AccessDeniedException","message":"store unavailable"}'
+
+    def __init__(self) -> None:
+        self.down_for: set[str] = set()
+        self.refused = 0
+
+    def on_send(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        target = dict(request.headers.items()).get("X-Amz-Target", b"")
+        operation = (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[-1]
+        if operation in self.down_for:
+            self.refused += 1
+            headers = {"Content-Type": "application/x-amz-json-1.0"}
+            return AWSResponse(request.url, 400, headers, _RawBody(self.BODY))
+        return None
+
+
+@pytest.fixture
+def dynamo_wire(local_stack: Any) -> Any:
+    """`dynamo_wire.down_for = {"UpdateItem"}`: the function's idempotency writes of that kind fail."""
+    from alert_lambda import clients
+    from alert_lambda.settings import Settings
+
+    events = clients.client("dynamodb", Settings.from_env()).meta.events
+    wire = DynamoWire()
+    events.register("before-send.dynamodb", wire.on_send, unique_id="test-dynamo-send")
+    yield wire
+    events.unregister("before-send.dynamodb", unique_id="test-dynamo-send")

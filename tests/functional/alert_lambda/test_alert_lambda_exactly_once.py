@@ -7,6 +7,7 @@ once through the handler directly and once through the local event source mappin
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ def attributes_of(alert: AlertRecord) -> dict:
         "site": {"Type": "String", "Value": alert.site},
         "camera_id": {"Type": "String", "Value": alert.camera_id},
         "event_type": {"Type": "String", "Value": alert.event_type},
+        "alert_id": {"Type": "String", "Value": alert.alert_id},
     }
 
 
@@ -76,10 +78,11 @@ def test_batch_with_duplicate_poison_and_throttled_sns_notifies_each_alert_exact
     # WHEN the function handles the batch
     response = handler.lambda_handler(event, lambda_context)
 
-    # THEN exactly the poison record is reported failed
-    assert response == {"batchItemFailures": [{"itemIdentifier": sequence[1]}]}
-    # AND the throttled Publish was retried: 3 Publish calls, 4 requests on the wire
-    assert (len(sns_wire.subjects), sns_wire.sent, sns_wire.throttled) == (3, 4, 1)
+    # THEN no record is reported failed: the poison record, dead-lettered, holds nothing back
+    assert response == {"batchItemFailures": []}
+    # AND the throttled Publish was retried by the function (botocore makes one attempt per call):
+    # 4 Publish calls, 4 requests on the wire, 1 throttled
+    assert (len(sns_wire.subjects), sns_wire.sent, sns_wire.throttled) == (4, 4, 1)
     # AND each valid alert reached the inbox once, whole, with its filterable attributes
     assert delivered(read_notifications) == [(x, attributes_of(x)) for x in (a, b, c)]
     # AND the severity filter policy let only the critical one through to on-call
@@ -106,6 +109,9 @@ def test_batch_with_duplicate_poison_and_throttled_sns_notifies_each_alert_exact
         "partitionKey": "poison",
         "approximateArrivalTimestamp": event["Records"][1]["kinesis"]["approximateArrivalTimestamp"],
         "data": base64.b64encode(poison_body(b)).decode(),
+        "dataBytes": len(poison_body(b)),
+        "dataSha256": hashlib.sha256(poison_body(b)).hexdigest(),
+        "dataTruncated": False,
     }
     assert dead["dataPreview"] == poison_body(b).decode()[:255] + "…"  # readable, cut at 256 characters
     assert dead["requestContext"] == {
@@ -116,20 +122,20 @@ def test_batch_with_duplicate_poison_and_throttled_sns_notifies_each_alert_exact
     # WHEN the same batch is replayed (the mapping retries it from the poison record, or all of it)
     replay = handler.lambda_handler(event, lambda_context)
 
-    # THEN the same failure is reported, and nothing new is notified or dead-lettered
+    # THEN the same answer, and nothing new is notified or dead-lettered
     assert replay == response
     assert read_notifications() == [] and read_notifications(oncall) == []
     assert read_queue(dead_letter_queue) == []
-    assert len(sns_wire.subjects) == 3
+    assert len(sns_wire.subjects) == 4
 
 
-def test_sns_throttled_past_the_clients_retries_fails_the_record_and_a_retry_delivers_it(
+def test_sns_throttled_past_the_functions_retries_fails_the_record_and_a_retry_delivers_it(
     local_stack, kinesis_event_factory, make_alert, lambda_context, read_notifications, sns_wire
 ):
-    # GIVEN SNS throttling every request the client makes for one alert (1 attempt + 3 retries)
+    # GIVEN SNS throttling every request the function makes for one alert (notifier.PUBLISH_ATTEMPTS)
     alert = make_alert("cam-a")
     event = kinesis_event_factory([alert])
-    sns_wire.throttle = 4
+    sns_wire.throttle = 3
 
     # WHEN the batch is handled, THEN it fails as a whole (a function error: the mapping retries it)
     try:
@@ -137,7 +143,7 @@ def test_sns_throttled_past_the_clients_retries_fails_the_record_and_a_retry_del
         raised = None
     except Exception as exc:  # noqa: BLE001 - the type is what is asserted
         raised = type(exc).__name__
-    assert (raised, sns_wire.sent, read_notifications()) == ("BatchProcessingError", 4, [])
+    assert (raised, sns_wire.sent, read_notifications()) == ("BatchProcessingError", 3, [])
 
     # WHEN the mapping retries and SNS has recovered, THEN it is delivered once
     assert handler.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
@@ -170,37 +176,28 @@ def test_the_local_mapping_delivers_each_alert_once_and_dead_letters_the_poison_
     mapping = EventSourceMapping(config)
     invocations = run_until_idle(mapping)
 
-    # THEN the function reported exactly the poison record each time, retried from it, then gave up
-    assert [(i.sequence_numbers, i.failed) for i in invocations] == [
-        (tuple(sequence), (sequence[1],)),
-        (tuple(sequence[1:]), (sequence[1],)),
-        (tuple(sequence[1:]), (sequence[1],)),
+    # THEN one invocation: the poison record went to the DLQ and was reported done, nothing retried
+    assert [(i.sequence_numbers, i.failed, i.function_error) for i in invocations] == [
+        (tuple(sequence), (), None)
     ]
     # AND every alert was notified once
     assert [alert for alert, _ in delivered(read_notifications)] == [a, b, c]
-    # AND the DLQ holds the function's poison message (with the reason) and the mapping's discard record
-    dead = read_queue(dead_letter_queue)
-    assert sorted(m.get("condition") or m["requestContext"]["condition"] for m in dead) == [
+    # AND the DLQ holds the function's poison message (with the reason), and no discard record
+    [poison] = read_queue(dead_letter_queue)
+    assert (poison["condition"], poison["reason"], poison["KinesisRecord"]["sequenceNumber"]) == (
         "PoisonRecord",
-        "RetryAttemptsExhausted",
-    ]
-    [poison] = [m for m in dead if m.get("condition") == "PoisonRecord"]
-    assert (poison["reason"], poison["KinesisRecord"]["sequenceNumber"]) == (
         MISSING_FIELD_REASON,
         sequence[1],
     )
-    [discard] = [m for m in dead if "KinesisBatchInfo" in m]
-    assert discard["KinesisBatchInfo"]["startSequenceNumber"] == sequence[1]
+    assert (mapping.stats.records_succeeded, mapping.stats.records_discarded) == (5, 0)
 
     # WHEN a new mapping replays the whole stream from TRIM_HORIZON
     replay = run_until_idle(EventSourceMapping(config))
 
-    # THEN nothing new is notified, and the poison record is not dead-lettered again by the function
-    assert [i.failed for i in replay] == [(sequence[1],)] * 3
+    # THEN nothing new is notified, and the poison record is not dead-lettered again
+    assert [(i.failed, i.function_error) for i in replay] == [((), None)]
     assert read_notifications() == []
-    assert [m.get("condition", "RetryAttemptsExhausted") for m in read_queue(dead_letter_queue)] == [
-        "RetryAttemptsExhausted"
-    ]
+    assert read_queue(dead_letter_queue) == []
 
 
 def run_until_idle(mapping: EventSourceMapping) -> list:

@@ -24,6 +24,7 @@ def expected_envelope_fields(alert: AlertRecord, topic_arn: str) -> dict:
             "site": {"Type": "String", "Value": alert.site},
             "camera_id": {"Type": "String", "Value": alert.camera_id},
             "event_type": {"Type": "String", "Value": alert.event_type},
+            "alert_id": {"Type": "String", "Value": alert.alert_id},
         },
         "alert": alert,
     }

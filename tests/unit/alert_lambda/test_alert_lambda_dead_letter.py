@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from datetime import UTC, datetime
 
 import pytest
 
-from alert_lambda.dead_letter import poison_message, preview
+from alert_lambda.dead_letter import MAX_DATA_BYTES, poison_message, preview
 
 RECORD = {
     "kinesis": {
@@ -48,9 +50,31 @@ def test_message_carries_reason_coordinates_and_data():
             "partitionKey": "cam-gate-03",
             "approximateArrivalTimestamp": 1795617907.412,
             "data": RECORD["kinesis"]["data"],
+            "dataBytes": 23,
+            "dataSha256": hashlib.sha256(b'{"schema_version": "2"}').hexdigest(),
+            "dataTruncated": False,
         },
         "dataPreview": '{"schema_version": "2"}',
     }
+
+
+def test_a_record_too_large_for_the_queue_keeps_its_head_size_and_hash():
+    # GIVEN a 1 MB record (Kinesis takes up to 1 MiB; the DLQ message must stay well under SQS's limit)
+    raw = b'{"camera_id": "' + b"x" * 1_000_000 + b'"}'
+    record = {**RECORD, "kinesis": {**RECORD["kinesis"], "data": base64.b64encode(raw).decode()}}
+
+    # WHEN its dead-letter message is built
+    message = poison_message(record, "too large", now=datetime(2026, 11, 25, tzinfo=UTC))
+
+    # THEN it carries the first MAX_DATA_BYTES bytes, the full size and the hash of the whole record
+    kept = message["KinesisRecord"]
+    assert {k: kept[k] for k in ("dataBytes", "dataSha256", "dataTruncated")} == {
+        "dataBytes": len(raw),
+        "dataSha256": hashlib.sha256(raw).hexdigest(),
+        "dataTruncated": True,
+    }
+    assert base64.b64decode(kept["data"]) == raw[:MAX_DATA_BYTES]
+    assert len(json.dumps(message)) < 128 * 1024
 
 
 @pytest.mark.parametrize(

@@ -150,13 +150,63 @@ def test_email_without_media_has_no_link_lines():
     ]
 
 
-def test_attributes_are_the_four_filterable_strings():
+def test_attributes_are_the_four_filterable_strings_and_the_alert_id():
     assert build_attributes(ALERT) == {
         "severity": {"DataType": "String", "StringValue": "high"},
         "site": {"DataType": "String", "StringValue": "hq-campus"},
         "camera_id": {"DataType": "String", "StringValue": "cam-lobby-01"},
         "event_type": {"DataType": "String", "StringValue": "scene_anomaly"},
+        "alert_id": {"DataType": "String", "StringValue": "6f1c8a52-3a0e-5b8e-9d55-0c2f3b7f4e11"},
     }
+
+
+def test_a_resend_after_an_unknown_outcome_says_it_may_be_a_duplicate():
+    assert build_attributes(ALERT, possible_duplicate=True) == {
+        **build_attributes(ALERT),
+        "possible_duplicate": {"DataType": "String", "StringValue": "true"},
+    }
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085", "\x9b", "\r\n"])
+def test_subject_has_no_line_or_paragraph_separator(separator):
+    # GIVEN ids holding Unicode line/paragraph separators and C1 controls (issue 15, case 9)
+    alert = ALERT.model_copy(update={"site": f"north{separator}yard", "camera_id": f"cam{separator}1"})
+
+    # WHEN the subject is built, THEN each run of them is one space
+    assert build_subject(alert) == "[HIGH] scene_anomaly at north yard / cam 1"
+
+
+def test_a_year_below_1000_prints_four_digits():
+    # GIVEN an alert whose event (once in the site's zone) falls in year 999 (issue 15, case 9)
+    from datetime import timedelta
+
+    old = datetime(1000, 1, 1, 0, 30, tzinfo=UTC)
+    alert = ALERT.model_construct(**{**dict(ALERT), "frame_at": old, "started_at": old - timedelta(seconds=1)})
+
+    # WHEN the email is built in a zone west of UTC, THEN the year has four digits
+    lines = build_email(alert, LINKS, ZoneInfo("America/New_York")).splitlines()
+    assert lines[6:8] == [
+        "Time:       0999-12-31 19:33:58 LMT (UTC-04:56), site time",
+        "Started:    0999-12-31 19:33:57 LMT (UTC-04:56)",
+    ]
+
+
+def test_links_signed_with_temporary_credentials_say_so_and_point_to_the_console():
+    # GIVEN links signed with a role's session credentials (as on Lambda) and a console (issue 15, case 8)
+    links = LINKS.model_copy(
+        update={"temporary_credentials": True, "console_url": "https://vigil.example.org/alerts/a-1"}
+    )
+
+    # WHEN the email is built
+    email = build_email(ALERT, links)
+
+    # THEN it states the real validity and links to the console's page, which lasts
+    assert (
+        "            (links signed for 7 days with temporary credentials: they stop working when those "
+        "expire, usually within a few hours; the console link keeps working)\n"
+        "Console:    https://vigil.example.org/alerts/a-1\n"
+    ) in email
+    assert "links valid for 7 days" not in email
 
 
 def test_notification_has_one_text_per_protocol():
