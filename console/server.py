@@ -60,6 +60,9 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, object]:
 class Listener:
     host: str
     port: int
+    sock: socket.socket | None = None
+    """Bound and listening before the banner is printed: a browser (or a test) that opens the printed
+    URL at once waits in the backlog instead of being refused while uvicorn starts."""
 
     @property
     def base_url(self) -> str:
@@ -86,10 +89,20 @@ def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
 
 
 def checked_listener(host: str, port: int) -> Listener:
-    """The address to serve on, checked before anything else starts (`port` 0: a free one)."""
-    listener = Listener(host, port or free_port(host))
-    ensure_port_free(listener.port, host)
-    return listener
+    """The address to serve on, bound and listening before anything else starts (`port` 0: a free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {host} is already in use; stop what holds it or pick another port"
+            ) from exc
+        raise
+    sock.listen(128)
+    return Listener(host, int(sock.getsockname()[1]), sock)
 
 
 def print_banner(settings: ConsoleSettings, listener: Listener, links: dict[str, str] | None = None) -> None:
@@ -107,7 +120,9 @@ def print_banner(settings: ConsoleSettings, listener: Listener, links: dict[str,
 
 
 def serve(settings: ConsoleSettings, listener: Listener) -> None:
-    uvicorn.run(create_app(settings), host=listener.host, port=listener.port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(settings), host=listener.host, port=listener.port, log_level="warning",
+                            access_log=False)
+    uvicorn.Server(config).run(sockets=[listener.sock] if listener.sock is not None else None)
 
 
 def fail(message: str) -> int:

@@ -258,7 +258,9 @@ def run_demo(args: argparse.Namespace) -> dict:
 
         say("==> [5/8] alert_lambda behind the local Kinesis event source mapping (python -m alert_lambda.local_esm)")
         esm = procs.start("alert_lambda", ["-m", "alert_lambda.local_esm", "--stream", stack.names.alert_stream,
-                                           "--starting-position", "TRIM_HORIZON", "--batch-window-s", "0.2"])
+                                           "--starting-position", "TRIM_HORIZON", "--batch-window-s", "0.2",
+                                           # as Terraform sets the mapping: retry until it works, bisect
+                                           "--max-retries", "-1", "--bisect-on-error"])
         inbox.start()
 
         speed = "as fast as possible" if args.speed == 0 else f"x{args.speed:g}"

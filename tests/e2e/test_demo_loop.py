@@ -36,6 +36,7 @@ def test_short_clip_delivers_one_notification_with_every_field(short_demo_run):
     assert envelope["TopicArn"].endswith(":vigil-alerts")
     assert {k: v["Value"] for k, v in envelope["MessageAttributes"].items()} == {
         "severity": alert.severity.value, "site": "port-of-entry", "camera_id": "gate-2", "event_type": "scene_anomaly",
+        "alert_id": alert.alert_id,
     }
     assert "gate-2" in envelope["Subject"] and "port-of-entry" in envelope["Subject"]
     assert (alert.camera_id, alert.site, alert.event_type, alert.schema_version) == (

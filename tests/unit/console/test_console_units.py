@@ -111,7 +111,7 @@ def test_history_item_has_the_keys_the_console_queries_on() -> None:
     alert = AlertRecord(alert_id="a-1", camera_id="lobby-1", site="hq", event_type="scene_anomaly",
                         severity=Severity.HIGH, score=0.91, threshold=0.5, started_at=started, frame_at=started,
                         detected_at=started, regions=[Region(x=0.1, y=0.2, w=0.3, h=0.4, score=0.9)],
-                        snapshot=S3Object(bucket="b", key="k.jpg"), model_version="m-1")
+                        snapshot=S3Object(bucket="bkt", key="k.jpg"), model_version="m-1")
     item = history_item(alert, recorded_at=started)
     assert item == {
         "camera_id": "lobby-1", "sk": "2026-11-25T14:45:07.123Z#a-1", "alert_id": "a-1", "site": "hq",
