@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.alert import AlertRecord, Severity, make_alert_id
+from contracts.alert import EARLIEST_ALERT_TIME, MAX_FUTURE_SKEW, AlertRecord, Severity, make_alert_id
 from contracts.inference import Region
 from worker.config import PolicyConfig
 
@@ -174,21 +174,37 @@ class AlertPolicy:
             return None
         self._last_alert_pts_s = pts_s
         self.stats.alerts += 1
+        detected_at = self.clock()
+        started_at, captured_at = self._plausible(run.started_at, detected_at), self._plausible(captured_at, detected_at)
         return AlertRecord(
-            alert_id=make_alert_id(self.camera_id, self.config.event_type, run.started_at),
+            alert_id=make_alert_id(self.camera_id, self.config.event_type, started_at),
             camera_id=self.camera_id,
             site=self.site,
             event_type=self.config.event_type,
             severity=severity_for(run.peak, threshold),
             score=run.peak,
             threshold=threshold,
-            started_at=run.started_at,
+            started_at=started_at,
             frame_at=captured_at,
-            detected_at=self.clock(),
+            detected_at=detected_at,
             media_time_s=run.start_pts_s,
             regions=regions,
             model_version=model_version,
         )
+
+    def _plausible(self, at: datetime, now: datetime) -> datetime:
+        """A capture time the alert contract accepts: a camera whose clock is unset (1970) or far ahead
+        would make the alert invalid and lose it, so it is stamped with the worker's clock instead, and
+        said so (its id is then not reproducible after a restart)."""
+        if EARLIEST_ALERT_TIME <= at <= now + MAX_FUTURE_SKEW:
+            return at
+        logger.warning(
+            "camera clock out of range camera=%s captured_at=%s: the alert is stamped with the worker's clock %s",
+            self.camera_id,
+            at.isoformat(),
+            now.isoformat(),
+        )
+        return now
 
     def _continue_event(self, event: _Run, pts_s: float, score: float, over: bool) -> None:
         if over:

@@ -225,3 +225,16 @@ def test_a_policy_restored_from_a_snapshot_raises_what_an_uninterrupted_one_did(
     # THEN together they raised the same alerts, under the same ids, on the same frames
     assert {i: a.alert_id for i, a in {**first, **second}.items()} == {i: a.alert_id for i, a in uninterrupted.items()}
     assert len(uninterrupted) == 2
+
+
+def test_a_camera_with_an_unset_clock_still_alerts_stamped_with_the_worker_clock() -> None:
+    # GIVEN a camera whose clock says 1970
+    policy = make_policy()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    # WHEN an event opens
+    alerts = [policy.observe(pts_s=i / FPS, captured_at=epoch + timedelta(seconds=i / FPS), score=2.0,
+                             threshold=1.0, regions=[REGION], model_version="m-1") for i in range(2)]
+    # THEN the alert is raised (not lost to the contract), stamped with the worker's clock
+    alert = alerts[1]
+    assert alert is not None
+    assert (alert.started_at, alert.frame_at, alert.detected_at) == (DETECTED_AT, DETECTED_AT, DETECTED_AT)
