@@ -10,7 +10,7 @@ VIDEO ?= local/sample/one-by-one-person-detection.mp4
 SPEED ?= 4
 ARGS ?=
 
-.PHONY: pr setup demo test lint clean
+.PHONY: pr setup demo test lint docs clean
 
 pr: lint test
 
@@ -36,8 +36,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The documentation site (mkdocs.yml, docs/): built with --strict into site/ (git-ignored); the
+# configuration reference is generated from the pydantic models as it builds (docs/gen_config.py).
+docs: $(STAMP)
+	@echo "==> building the documentation site into site/ (mkdocs build --strict); open site/index.html"
+	$(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out site .pytest_cache
 
 # --- infra/ (issue 8) --------------------------------------------------------------------------------
 CHECKOV_VENV := $(VENV)/checkov
