@@ -110,6 +110,43 @@ class ClipFrames:
         return max(1, round(self.fps / sample_fps))
 
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".ts", ".h264", ".mpg", ".mpeg")
+GENERATED_MANIFEST_DIR = "manifest"
+
+
+def _has_manifest(path: Path) -> bool:
+    return path.is_dir() and next(path.rglob(MANIFEST_NAME), None) is not None
+
+
+def manifest_for_videos(path: Path, out_dir: Path, camera_id: str = DEFAULT_CAMERA) -> Path:
+    """PATH itself when it is a manifest or a folder holding one; else, when PATH is a video or a
+    folder of videos (`VIDEO_SUFFIXES`, searched recursively), write the manifest the archiver would
+    have written for them, one normal clip of `camera_id` per video (`source-ref` = its absolute
+    path), to `out_dir/manifest.jsonl`, and return that file. The footage folder is left untouched."""
+    if path.is_dir():
+        if _has_manifest(path):
+            return path
+        videos = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
+            raise DataError(
+                f"no {MANIFEST_NAME} and no video ({', '.join(VIDEO_SUFFIXES)}) under {path}: give a folder of "
+                f"videos, one video, or a manifest"
+            )
+    elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        videos = [path]
+    else:
+        return path  # a manifest file (or nothing there: find_manifests says so)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / MANIFEST_NAME
+    lines = [
+        ManifestLine(source_ref=str(video.resolve()), camera_id=camera_id, kind="normal").to_json()
+        for video in videos
+    ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    logger.info("wrote %s: %d video(s) of %s as normal clips of camera %s", manifest, len(videos), path, camera_id)
+    return manifest
+
+
 def find_manifests(path: Path) -> list[Path]:
     """PATH is a manifest file, or a folder holding `manifest.jsonl` files (searched recursively)."""
     if path.is_file():
