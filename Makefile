@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
+# MODEL=out/model/model.tar.gz (given on the command line or in the environment): serve that trained
+# model instead of archiving and training on the video's first seconds.
+DEMO_MODEL = $(if $(filter command line environment,$(origin MODEL)),--model "$(MODEL)")
 demo: $(STAMP)
-	@echo "==> running the whole Vigil loop locally on $(VIDEO) (speed x$(SPEED))"
-	$(BIN)/python -m local.demo --video "$(VIDEO)" --speed $(SPEED) $(ARGS)
+	@echo "==> running the whole Vigil loop locally on $(VIDEO) (speed x$(SPEED))$(if $(DEMO_MODEL), with the model $(MODEL))"
+	$(BIN)/python -m local.demo --video "$(VIDEO)" --speed $(SPEED) $(DEMO_MODEL) $(ARGS)
 
 test: $(STAMP)
 	@echo "==> running the test suite"
