@@ -136,7 +136,7 @@ STREAM ?=
 
 # Streams VIDEO into the KVS stream STREAM with PutMedia (signed, chunked MKV), as a camera would.
 camera-sim: $(STAMP)
-	@test -n "$(STREAM)" || { echo "usage: make camera-sim STREAM=<kvs-stream> VIDEO=<file> [ARGS='--speed 1 --loop 3']"; exit 2; }
+	@test -n "$(STREAM)" || { echo "usage: make camera-sim STREAM=<kvs-stream> VIDEO=<file> [ARGS='--region eu-west-1 --speed 1 --loop 3']"; exit 2; }
 	@echo "==> streaming $(VIDEO) into KVS stream $(STREAM) (PutMedia)"
 	$(BIN)/python -m kvs.camera_sim --stream "$(STREAM)" --video "$(VIDEO)" $(ARGS)
 
