@@ -50,6 +50,7 @@ from local import SAMPLE_VIDEO
 from local.ground_truth import EmptyStretches
 from local.stack import LocalStack, PortInUseError, ensure_port_free, free_port
 from local.state import CONSOLE_FILE, RUN_STATE_DIR, StateError, save_state
+from worker.sources import unreachable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,10 @@ def check_video(video: str) -> float | None:
             if live or stream.duration is None:
                 return None if live else float(container.duration or 0) / 1e6
             return float(stream.duration * stream.time_base)
-    except av.FFmpegError as exc:
+    except (av.FFmpegError, OSError) as exc:
+        why = unreachable_reason(exc) if live else None
+        if why is not None:
+            raise DemoError(f"VIDEO cannot be reached ({why}): {video}") from exc
         raise DemoError(f"VIDEO cannot be decoded ({exc.__class__.__name__}: {exc}): {video}") from exc
 
 

@@ -104,3 +104,17 @@ def test_a_missing_model_is_a_clear_error(tmp_path, capsys, make_video):
     assert code == 2
     assert capsys.readouterr().err.strip() == (
         f"demo: MODEL not found: {tmp_path / 'nope.tar.gz'} (train one with `make train DATA=<your videos>`)")
+
+
+def test_an_unreachable_camera_is_a_clear_error(tmp_path, capsys):
+    # GIVEN a camera URL where nothing listens WHEN the demo starts on it THEN it says it cannot be reached
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtsp://127.0.0.1:{port}/stream1"
+    assert demo.main(["--video", url, "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"demo: VIDEO cannot be reached (Connection refused: check the address (host name or IP) and port "
+        f"(RTSP: 554), that the camera is on, and that this machine reaches its network): {url}")
