@@ -12,7 +12,7 @@ ARGS ?=
 
 .PHONY: pr setup demo test lint docs clean
 
-pr: lint test
+pr: lint test docs
 
 # The virtualenv is rebuilt when pyproject.toml or the lock file change.
 $(STAMP): pyproject.toml requirements.lock
