@@ -166,7 +166,9 @@ TARGET ?= local
 MODEL_DIR ?= out/model
 .PHONY: train bench-model
 
-# Local: python -m training on DATA (a manifest or a folder of them; default: what `make demo` archived).
+# Local: python -m training on DATA: a manifest or a folder of them (default: what `make demo` archived;
+# DATA=out/demo adds the reviews a `make console FROM_DEMO=out/demo` saved), or a video or a folder of
+# videos, for which it writes the manifest itself (ARGS="--camera-id lobby-1"; `--steps 200` for a quick look).
 # TARGET=aws: a SageMaker training job (sagemaker.train.ModelTrainer) on the archive bucket's clips;
 # ARGS="--bucket B --role ARN --dry-run" (defaults: $$VIGIL_ARCHIVE_BUCKET, $$VIGIL_TRAINING_ROLE_ARN).
 train: $(STAMP)
