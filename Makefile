@@ -10,9 +10,9 @@ VIDEO ?= local/sample/one-by-one-person-detection.mp4
 SPEED ?= 4
 ARGS ?=
 
-.PHONY: pr setup demo test lint clean
+.PHONY: pr setup demo test lint docs clean
 
-pr: lint test
+pr: lint test docs
 
 # The virtualenv is rebuilt when pyproject.toml or the lock file change.
 $(STAMP): pyproject.toml requirements.lock
@@ -25,9 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
+# MODEL=out/model/model.tar.gz (given on the command line or in the environment): serve that trained
+# model instead of archiving and training on the video's first seconds.
+DEMO_MODEL = $(if $(filter command line environment,$(origin MODEL)),--model "$(MODEL)")
 demo: $(STAMP)
-	@echo "==> running the whole Vigil loop locally on $(VIDEO) (speed x$(SPEED))"
-	$(BIN)/python -m local.demo --video "$(VIDEO)" --speed $(SPEED) $(ARGS)
+	@echo "==> running the whole Vigil loop locally on $(VIDEO) (speed x$(SPEED))$(if $(DEMO_MODEL), with the model $(MODEL))"
+	$(BIN)/python -m local.demo --video "$(VIDEO)" --speed $(SPEED) $(DEMO_MODEL) $(ARGS)
 
 test: $(STAMP)
 	@echo "==> running the test suite"
@@ -36,8 +39,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The documentation site (mkdocs.yml, docs/): built with --strict into site/ (git-ignored); the
+# configuration reference is generated from the pydantic models as it builds (docs/gen_config.py).
+docs: $(STAMP)
+	@echo "==> building the documentation site into site/ (mkdocs build --strict); open site/index.html"
+	$(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf out .pytest_cache
+	rm -rf out site .pytest_cache
 
 # --- infra/ (issue 8) --------------------------------------------------------------------------------
 CHECKOV_VENV := $(VENV)/checkov
@@ -127,7 +136,7 @@ STREAM ?=
 
 # Streams VIDEO into the KVS stream STREAM with PutMedia (signed, chunked MKV), as a camera would.
 camera-sim: $(STAMP)
-	@test -n "$(STREAM)" || { echo "usage: make camera-sim STREAM=<kvs-stream> VIDEO=<file> [ARGS='--speed 1 --loop 3']"; exit 2; }
+	@test -n "$(STREAM)" || { echo "usage: make camera-sim STREAM=<kvs-stream> VIDEO=<file> [ARGS='--region eu-west-1 --speed 1 --loop 3']"; exit 2; }
 	@echo "==> streaming $(VIDEO) into KVS stream $(STREAM) (PutMedia)"
 	$(BIN)/python -m kvs.camera_sim --stream "$(STREAM)" --video "$(VIDEO)" $(ARGS)
 
@@ -157,7 +166,9 @@ TARGET ?= local
 MODEL_DIR ?= out/model
 .PHONY: train bench-model
 
-# Local: python -m training on DATA (a manifest or a folder of them; default: what `make demo` archived).
+# Local: python -m training on DATA: a manifest or a folder of them (default: what `make demo` archived;
+# DATA=out/demo adds the reviews a `make console FROM_DEMO=out/demo` saved), or a video or a folder of
+# videos, for which it writes the manifest itself (ARGS="--camera-id lobby-1"; `--steps 200` for a quick look).
 # TARGET=aws: a SageMaker training job (sagemaker.train.ModelTrainer) on the archive bucket's clips;
 # ARGS="--bucket B --role ARN --dry-run" (defaults: $$VIGIL_ARCHIVE_BUCKET, $$VIGIL_TRAINING_ROLE_ARN).
 train: $(STAMP)

@@ -21,6 +21,32 @@ logger = logging.getLogger(__name__)
 MAX_LINK_EXPIRY_S = 7 * 24 * 3600
 
 
+# Settings read as they are from one environment variable each.
+SIMPLE_ENVIRONMENT: dict[str, str] = {
+    "history_table": names.HISTORY_TABLE_ENV,
+    "audit_table": names.AUDIT_TABLE_ENV,
+    "state_table": names.STATE_TABLE_ENV,
+    "archive_bucket": names.ARCHIVE_BUCKET_ENV,
+    "auth_mode": names.AUTH_MODE_ENV,
+    "token": names.TOKEN_ENV,
+    "secret": names.SECRET_ENV,
+    "alb_arn": names.ALB_ARN_ENV,
+    "sites_claim": names.SITES_CLAIM_ENV,
+    "link_expiry_s": names.LINK_EXPIRY_ENV,
+    "operators_file": names.OPERATORS_FILE_ENV,
+}
+# Every setting's variable (the reference, docs/gen_config.py): the simple ones, and those parsed
+# (comma-separated lists, JSON objects) or taken from the first of several (the region).
+FIELD_ENVIRONMENT: dict[str, str] = {
+    **SIMPLE_ENVIRONMENT,
+    "region": " or ".join(names.REGION_ENVS),
+    "local_access": names.LOCAL_SITES_ENV,
+    "trusted_proxies": names.TRUSTED_PROXIES_ENV,
+    "site_timezones": names.SITE_TIMEZONES_ENV,
+    "group_sites": names.GROUP_SITES_ENV,
+}
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the console cannot use."""
 
@@ -104,20 +130,7 @@ class ConsoleSettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ConsoleSettings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        simple = {
-            "history_table": names.HISTORY_TABLE_ENV,
-            "audit_table": names.AUDIT_TABLE_ENV,
-            "state_table": names.STATE_TABLE_ENV,
-            "archive_bucket": names.ARCHIVE_BUCKET_ENV,
-            "auth_mode": names.AUTH_MODE_ENV,
-            "token": names.TOKEN_ENV,
-            "secret": names.SECRET_ENV,
-            "alb_arn": names.ALB_ARN_ENV,
-            "sites_claim": names.SITES_CLAIM_ENV,
-            "link_expiry_s": names.LINK_EXPIRY_ENV,
-            "operators_file": names.OPERATORS_FILE_ENV,
-        }
-        for field, variable in simple.items():
+        for field, variable in SIMPLE_ENVIRONMENT.items():
             if env.get(variable):
                 values[field] = env[variable]
         region = next((env[name] for name in names.REGION_ENVS if env.get(name)), None)

@@ -54,6 +54,10 @@ WORKER_DOCKERFILE = "worker/Dockerfile"
 SERVING_DOCKERFILE = "inference/Dockerfile"
 # Outputs that are optional, by the names the deploy accepts for them (first found wins).
 SERVING_REPOSITORY_OUTPUTS = ("serving_ecr_repository_url", "inference_ecr_repository_url")
+# What `terraform output -json` prints for a deployment with the default names, in a made-up account:
+# `make deploy DRY_RUN=1 ARGS="--outputs infra/outputs.example.json"` shows every call with no account.
+EXAMPLE_OUTPUTS = REPO_ROOT / "infra" / "outputs.example.json"
+EXAMPLE_OUTPUTS_HINT = "infra/outputs.example.json"
 ALARM_OUTPUTS = ("endpoint_alarm_names", "sagemaker_endpoint_alarm_names")
 TASK_DEFINITION_FIELDS = (
     "family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions", "volumes",
@@ -121,7 +125,8 @@ def read_outputs(outputs_file: Path | None, infra_dir: Path) -> dict[str, Any]:
     if shutil.which(terraform) is None:
         raise DeployError(
             f"terraform not found ({env.VIGIL_TERRAFORM}={terraform}): skipping `terraform output`; install "
-            f"Terraform or pass --outputs FILE.json (the output of `terraform output -json` in {infra_dir})"
+            f"Terraform or pass --outputs FILE.json (the output of `terraform output -json` in {infra_dir}); "
+            f"to see what a deploy does without an account: --dry-run --outputs {EXAMPLE_OUTPUTS_HINT}"
         )
     print(f"$ {terraform} -chdir={infra_dir} output -json", flush=True)
     result = subprocess.run(

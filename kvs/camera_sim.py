@@ -1,7 +1,7 @@
 """`make camera-sim STREAM=... VIDEO=...`: stream a video file into a Kinesis Video Stream with
 PutMedia, as a camera would, for smoke tests in a real account (boto3 has no PutMedia).
 
-    python -m kvs.camera_sim --stream cam-1 --video clip.mp4 [--speed 1] [--loop 1]
+    python -m kvs.camera_sim --stream cam-1 --video clip.mp4 [--region eu-west-1] [--speed 1] [--loop 1]
 
 The file's H.264 (re-encoded with libx264 when it is something else) goes out as one chunked MKV
 body: EBML header, Segment of unknown size, Info, Tracks, then one Cluster per fragment (from each
@@ -125,18 +125,55 @@ def put_media(
     return result
 
 
+def description() -> str:
+    """The module docstring's first paragraph, whole (argparse's --help)."""
+    return " ".join(__doc__.split("\n\n")[0].split())
+
+
+MISSING_CREDENTIALS = (
+    "no AWS credentials found: sign in first (`aws configure`, or `aws sso login --profile NAME` and "
+    "AWS_PROFILE=NAME), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+)
+MISSING_REGION = (
+    "no AWS region: pass --region (make camera-sim ARGS='--region eu-west-1'), or set AWS_REGION, or a "
+    "region in the profile; use the region of the stream"
+)
+
+
+def aws_session(region: str | None) -> boto3.Session:
+    """A session for `region` (else the environment's or profile's), or `RuntimeError` with a hint
+    when the credentials or the region are missing: checked before any video is read."""
+    try:
+        session = boto3.Session(region_name=region)
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:  # a named profile that does not exist, a broken config file
+        raise RuntimeError(f"cannot load AWS credentials: {exc}") from exc
+    if credentials is None:
+        raise RuntimeError(MISSING_CREDENTIALS)
+    if not session.region_name:
+        raise RuntimeError(MISSING_REGION)
+    return session
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m kvs.camera_sim", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m kvs.camera_sim", description=description())
     parser.add_argument("--stream", required=True, help="KVS stream name (required)")
     parser.add_argument("--video", required=True, type=Path, help="video file to stream (required)")
     parser.add_argument(
         "--speed", type=float, default=1.0, help="1 = real time, 0 = as fast as possible (default 1)"
     )
     parser.add_argument("--loop", type=int, default=1, help="times to play the file (default 1)")
+    parser.add_argument(
+        "--region", default=None,
+        help="AWS region of the stream (default: $AWS_REGION, $AWS_DEFAULT_REGION or the profile's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        session = aws_session(args.region)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.video.is_file():
         print(f"error: video not found: {args.video}", file=sys.stderr)
         return EXIT_USAGE
@@ -149,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no video frames in {args.video}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        result = put_media(args.stream, track, packets, speed=args.speed, loops=max(1, args.loop))
+        result = put_media(args.stream, track, packets, speed=args.speed, loops=max(1, args.loop), session=session)
     except ClientError as exc:
         print(f"error: {exc.response.get('Error', {}).get('Code')}: {exc}", file=sys.stderr)
         return EXIT_USAGE

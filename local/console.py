@@ -5,7 +5,10 @@
 `--demo` starts a moto server, creates the tables, seeds alerts with real snapshots and clips cut
 from the bundled sample video (`local.console_seed`), and serves them. `--from-demo out/demo` starts
 a moto server with what a `make demo` run saved (`local.state`: the run's real alerts, snapshots and
-clips) and uses the login token that run printed. The console itself is `console` (`python -m
+clips) and uses the login token that run printed; when the console stops (Ctrl+C or SIGTERM) it saves
+that moto server back to the same folder, so the reviews made meanwhile (feedback labels, manifest
+`events`, history and audit rows) are kept for the next `--from-demo` and for `make train DATA=out/demo`.
+The console itself is `console` (`python -m
 console` against AWS or `AWS_ENDPOINT_URL`); this module only builds its world.
 """
 
@@ -15,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from contextlib import ExitStack
@@ -34,6 +38,7 @@ from local.state import (
     StateError,
     read_state,
     restore_state,
+    save_state,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,6 +108,24 @@ def _start_saved_world(folder: Path) -> tuple[LocalStack, SavedState]:
     return stack, state
 
 
+def _save_back(stack: LocalStack, folder: Path) -> None:
+    """Save the moto server the console ran on back to the demo's state folder (the reviews)."""
+    try:
+        state = save_state(stack, folder)
+    except (StateError, ClientError, BotoCoreError, OSError) as exc:
+        print(f"console: could not save the reviews back to {folder}: {exc}", file=sys.stderr, flush=True)
+        return
+    print(f"==> saved this console's alerts and reviews back to {folder} "
+          f"({sum(state.objects.values())} objects, {sum(state.items.values())} items): "
+          f"`make train DATA={folder.parent}` learns from the reviews", flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl+C: uvicorn re-raises the signal once it has shut down, and the clean-up
+    (saving the reviews, stopping the moto server) must run then, not be cut short."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     server.configure_logging(args.log_level)
@@ -139,13 +162,20 @@ def main(argv: list[str] | None = None) -> int:
             except (ClientError, BotoCoreError, OSError, ValueError, StateError) as exc:
                 return server.fail(f"could not load the demo run saved in {state_folder}: {exc}")
             cleanup.callback(stack.stop)
+            cleanup.callback(_save_back, stack, state_folder)  # runs first: the server is still up
             history = state.items.get(stack.names.alert_history_table, 0)
             print(f"==> moto server {stack.endpoint_url} with the demo run saved in {state_folder} at "
                   f"{state.saved_at}: {history} alerts", flush=True)
             if saved.get("first_alert_id"):
                 links["first alert"] = saved["first_alert_id"]
         server.print_banner(settings, listener, links)
-        server.serve(settings, listener)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.serve(settings, listener)
+        except KeyboardInterrupt:
+            print("==> console stopped", flush=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -11,6 +11,9 @@
    operator console can show its alerts after the moto server is gone: the demo ends by printing
    the command (`python -m local.console --from-demo out/demo`) and the URL of the first alert's page.
 
+With `--model model.tar.gz` (`make demo MODEL=…`) steps 2 and 3 are skipped: that trained model is
+served, and the worker analyses the video from its start.
+
 Each stage is its own process running the production module; their logs go to `out/demo/logs/`.
 Results: `out/demo/notifications.jsonl`, `out/demo/summary.json`, `out/demo/state/` and
 `out/demo/console.json` (the console's login token and the first alert).
@@ -28,6 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,6 +50,7 @@ from local import SAMPLE_VIDEO
 from local.ground_truth import EmptyStretches
 from local.stack import LocalStack, PortInUseError, ensure_port_free, free_port
 from local.state import CONSOLE_FILE, RUN_STATE_DIR, StateError, save_state
+from worker.sources import unreachable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +186,26 @@ def check_video(video: str) -> float | None:
             if live or stream.duration is None:
                 return None if live else float(container.duration or 0) / 1e6
             return float(stream.duration * stream.time_base)
-    except av.FFmpegError as exc:
+    except (av.FFmpegError, OSError) as exc:
+        why = unreachable_reason(exc) if live else None
+        if why is not None:
+            raise DemoError(f"VIDEO cannot be reached ({why}): {video}") from exc
         raise DemoError(f"VIDEO cannot be decoded ({exc.__class__.__name__}: {exc}): {video}") from exc
+
+
+def read_model_config(model: Path) -> dict:
+    """The `config.json` inside a `model.tar.gz` (`python -m training`'s artifact); a missing or
+    unreadable file is a DemoError that says which."""
+    if not model.is_file():
+        raise DemoError(f"MODEL not found: {model} (train one with `make train DATA=<your videos>`)")
+    try:
+        with tarfile.open(model) as tar:
+            member = tar.extractfile("config.json")
+            if member is None:
+                raise KeyError("config.json")
+            return json.loads(member.read())
+    except (tarfile.TarError, KeyError, OSError, ValueError) as exc:
+        raise DemoError(f"MODEL is not a model.tar.gz with a config.json ({exc}): {model}") from exc
 
 
 def wait_for_ping(url: str, proc_check, timeout_s: float = 120.0) -> None:
@@ -210,7 +233,9 @@ def run_demo(args: argparse.Namespace) -> dict:
     log_dir = out_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     duration = check_video(args.video)
-    if duration is not None and duration <= args.train_seconds + 2:
+    trained = Path(args.model) if args.model else None
+    config = read_model_config(trained) if trained else {}
+    if trained is None and duration is not None and duration <= args.train_seconds + 2:
         raise DemoError(f"VIDEO is {duration:.1f} s long: need more than --train-seconds {args.train_seconds} + 2 s")
     inference_port = args.inference_port or free_port()
     ensure_port_free(inference_port)
@@ -226,33 +251,15 @@ def run_demo(args: argparse.Namespace) -> dict:
         say(f"    endpoint {stack.endpoint_url}; bucket {stack.names.bucket}; stream {stack.names.alert_stream}; "
             f"topic {stack.alert_topic_arn}")
 
-        say(f"==> [2/8] archiving the first {args.train_seconds:g} s of {args.video} to S3 as training clips")
-        archiver = Archiver(stack.names.bucket, stack.client("s3"))
-        media_epoch = datetime.now(UTC) - timedelta(seconds=args.train_seconds)
-        clip_s = 5.0
-        starts = [i * clip_s for i in range(int(args.train_seconds // clip_s) + 1) if i * clip_s < args.train_seconds]
-        for start in starts:
-            line = archiver.archive(args.video, args.camera_id, start, min(start + clip_s, args.train_seconds),
-                                    media_epoch=media_epoch)
-            say(f"    {line.source_ref}")
-
-        say("==> [3/8] training the model on the archived clips (python -m training)")
-        channel = out_dir / "channel" / "train"
-        files = download_prefixes(stack.names.bucket, [f"clips/camera={args.camera_id}/",
-                                                       f"manifests/camera={args.camera_id}/"],
-                                  channel, stack.client("s3"))
-        model_dir = out_dir / "model"
-        train_args = ["-m", "training", "--train", str(channel), "--model-dir", str(model_dir), "--seed", "0"]
-        # 5 s of footage: a fixed short run (the package's default step count is sized for hours of archive)
-        train_args += ["--epochs", str(args.epochs or DEMO_TRAIN_EPOCHS)]
-        t_train = time.monotonic()
-        procs.run("training", train_args, timeout_s=300)
-        config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
-        say(f"    {files} files in the channel; model {config.get('model_version')} trained in "
-            f"{time.monotonic() - t_train:.0f} s, threshold {config.get('threshold')}")
+        if trained is not None:
+            say(f"==> [2/8] no archive: the model is given ({trained})")
+            say(f"==> [3/8] no training: model {config.get('model_version')}, threshold {config.get('threshold')}")
+            model = trained
+        else:
+            model, config = archive_and_train(args, stack, procs, out_dir)
 
         say(f"==> [4/8] serving it on http://127.0.0.1:{inference_port} (python -m inference.serve)")
-        server = procs.start("inference", ["-m", "inference.serve", "--model", str(model_dir / "model.tar.gz"),
+        server = procs.start("inference", ["-m", "inference.serve", "--model", str(model),
                                            "--port", str(inference_port), "--host", "127.0.0.1"])
         wait_for_ping(f"http://127.0.0.1:{inference_port}", lambda: procs.check_alive("inference", server))
 
@@ -268,10 +275,11 @@ def run_demo(args: argparse.Namespace) -> dict:
         worker_args = ["-m", "worker", "--camera-id", args.camera_id, "--site", args.site, "--source", args.video,
                        "--endpoint-name", ENDPOINT_NAME, "--speed", str(args.speed),
                        "--stats-out", str(out_dir / "worker_stats.json")]
-        if "://" not in args.video:
-            worker_args += ["--start-s", str(args.train_seconds)]
+        skip_s = 0.0 if trained is not None else args.train_seconds  # what training saw is not analysed
+        if "://" not in args.video and skip_s:
+            worker_args += ["--start-s", str(skip_s)]
         if args.duration_s:
-            worker_args += ["--end-s", str(args.train_seconds + args.duration_s)]
+            worker_args += ["--end-s", str(skip_s + args.duration_s)]
         worker = procs.start("worker", worker_args)
         while worker.poll() is None:
             procs.check_alive("inference", server)
@@ -298,6 +306,37 @@ def run_demo(args: argparse.Namespace) -> dict:
     summary["console"] = console
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def archive_and_train(args: argparse.Namespace, stack: LocalStack, procs: Processes,
+                      out_dir: Path) -> tuple[Path, dict]:
+    """Steps 2 and 3: the first seconds of the camera archived to S3, then `python -m training` on
+    them as SageMaker would run it. Returns the artifact and its config."""
+    say(f"==> [2/8] archiving the first {args.train_seconds:g} s of {args.video} to S3 as training clips")
+    archiver = Archiver(stack.names.bucket, stack.client("s3"))
+    media_epoch = datetime.now(UTC) - timedelta(seconds=args.train_seconds)
+    clip_s = 5.0
+    starts = [i * clip_s for i in range(int(args.train_seconds // clip_s) + 1) if i * clip_s < args.train_seconds]
+    for start in starts:
+        line = archiver.archive(args.video, args.camera_id, start, min(start + clip_s, args.train_seconds),
+                                media_epoch=media_epoch)
+        say(f"    {line.source_ref}")
+
+    say("==> [3/8] training the model on the archived clips (python -m training)")
+    channel = out_dir / "channel" / "train"
+    files = download_prefixes(stack.names.bucket, [f"clips/camera={args.camera_id}/",
+                                                   f"manifests/camera={args.camera_id}/"],
+                              channel, stack.client("s3"))
+    model_dir = out_dir / "model"
+    train_args = ["-m", "training", "--train", str(channel), "--model-dir", str(model_dir), "--seed", "0"]
+    # 5 s of footage: a fixed short run (the package's default step count is sized for hours of archive)
+    train_args += ["--epochs", str(args.epochs or DEMO_TRAIN_EPOCHS)]
+    t_train = time.monotonic()
+    procs.run("training", train_args, timeout_s=300)
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+    say(f"    {files} files in the channel; model {config.get('model_version')} trained in "
+        f"{time.monotonic() - t_train:.0f} s, threshold {config.get('threshold')}")
+    return model_dir / "model.tar.gz", config
 
 
 def _exists(s3, bucket: str, key: str) -> bool:
@@ -410,6 +449,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-seconds", type=float, default=5.0, help="seconds at the start archived and learnt as normal (default 5)")
     parser.add_argument("--duration-s", type=float, default=None, help="seconds of video the worker analyses after them (default: to the end; needed for a live URL)")
     parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default: {DEMO_TRAIN_EPOCHS})")
+    parser.add_argument("--model", default=None,
+                        help="a trained model.tar.gz (make train's out/model/model.tar.gz) to serve instead of "
+                             "archiving and training: the worker then analyses the video from its start "
+                             "(default: train on the first --train-seconds)")
     parser.add_argument("--camera-id", default="lobby-1", help="camera id (default lobby-1)")
     parser.add_argument("--site", default="demo-hq", help="site (default demo-hq)")
     parser.add_argument("--moto-port", type=int, default=0, help="moto server port (default: a free one)")

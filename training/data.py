@@ -110,6 +110,43 @@ class ClipFrames:
         return max(1, round(self.fps / sample_fps))
 
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".ts", ".h264", ".mpg", ".mpeg")
+GENERATED_MANIFEST_DIR = "manifest"
+
+
+def _has_manifest(path: Path) -> bool:
+    return path.is_dir() and next(path.rglob(MANIFEST_NAME), None) is not None
+
+
+def manifest_for_videos(path: Path, out_dir: Path, camera_id: str = DEFAULT_CAMERA) -> Path:
+    """PATH itself when it is a manifest or a folder holding one; else, when PATH is a video or a
+    folder of videos (`VIDEO_SUFFIXES`, searched recursively), write the manifest the archiver would
+    have written for them, one normal clip of `camera_id` per video (`source-ref` = its absolute
+    path), to `out_dir/manifest.jsonl`, and return that file. The footage folder is left untouched."""
+    if path.is_dir():
+        if _has_manifest(path):
+            return path
+        videos = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
+            raise DataError(
+                f"no {MANIFEST_NAME} and no video ({', '.join(VIDEO_SUFFIXES)}) under {path}: give a folder of "
+                f"videos, one video, or a manifest"
+            )
+    elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        videos = [path]
+    else:
+        return path  # a manifest file (or nothing there: find_manifests says so)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / MANIFEST_NAME
+    lines = [
+        ManifestLine(source_ref=str(video.resolve()), camera_id=camera_id, kind="normal").to_json()
+        for video in videos
+    ]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    logger.info("wrote %s: %d video(s) of %s as normal clips of camera %s", manifest, len(videos), path, camera_id)
+    return manifest
+
+
 def find_manifests(path: Path) -> list[Path]:
     """PATH is a manifest file, or a folder holding `manifest.jsonl` files (searched recursively)."""
     if path.is_file():
@@ -123,8 +160,11 @@ def find_manifests(path: Path) -> list[Path]:
 
 
 def read_manifest(manifest: Path) -> list[Clip]:
-    """Parse and resolve every line of one manifest; blank lines are skipped."""
+    """Parse and resolve every line of one manifest; blank lines are skipped, and so are alert clips
+    no operator has reviewed (`kind` alert, no labelled `events`): nobody has said whether they show
+    something normal, so they are neither learnt as normal nor as incidents."""
     clips = []
+    listed = 0
     try:
         text = manifest.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -137,10 +177,26 @@ def read_manifest(manifest: Path) -> list[Clip]:
         except ValidationError as exc:
             first = exc.errors()[0]
             raise DataError(f"{manifest}:{number}: invalid manifest line: {first['msg']}") from exc
+        listed += 1
+        if line.kind == "alert" and not line.events:
+            logger.info("leaving out alert clip %s of camera %s: not reviewed yet", line.source_ref, line.camera_id)
+            continue
         clips.append(Clip(line=line, path=resolve_source_ref(line.source_ref, manifest.parent)))
-    if not clips:
+    if not listed:
         raise DataError(f"manifest is empty: {manifest}")
     return clips
+
+
+def unique_clips(clips: list[Clip]) -> list[Clip]:
+    """One clip per `source-ref`, in first-seen order: the same clip listed by several manifests (a
+    demo's training channel and its saved archive, two copies of a bucket) is learnt once, from the
+    line that carries labels when one does (the newest such line)."""
+    chosen: dict[str, Clip] = {}
+    for clip in clips:
+        seen = chosen.get(clip.source_ref)
+        if seen is None or (clip.line.events and clip.line.events != seen.line.events):
+            chosen[clip.source_ref] = clip
+    return list(chosen.values())
 
 
 def resolve_source_ref(source_ref: str, manifest_dir: Path) -> Path:
@@ -261,28 +317,28 @@ def load_clips(
     window: `min_frames` frames `1 / sample_fps` seconds apart. No usable clip at all is a `DataError`."""
     loaded: list[ClipFrames] = []
     skipped: list[tuple[str, str]] = []
-    for manifest in find_manifests(path):
-        for clip in read_manifest(manifest):
-            try:
-                frames = load_clip(clip, size, max_frames, image_fps)
-                stride = frames.stride(sample_fps) if sample_fps else 1
-                needed = (min_frames - 1) * stride + 1
-                if len(frames.frames) < needed:
-                    raise ClipError(
-                        f"clip {clip.path} has {len(frames.frames)} frames, fewer than the model's temporal "
-                        f"window of {min_frames} frames {stride} apart ({needed} frames)"
-                    )
-            except ClipError as exc:
-                logger.warning("skipping clip %s: %s", clip.source_ref, exc)
-                skipped.append((clip.source_ref, str(exc)))
-                continue
-            logger.info(
-                "loaded %s frames at %.3g fps (%s in incidents, %s in dismissed false alarms) of camera %s from %s",
-                len(frames.frames), frames.fps, int(frames.is_incident.sum()), int(frames.is_false_alarm.sum()),
-                clip.camera_id, clip.path,
-            )
-            loaded.append(frames)
+    listed = [clip for manifest in find_manifests(path) for clip in read_manifest(manifest)]
+    for clip in unique_clips(listed):
+        try:
+            frames = load_clip(clip, size, max_frames, image_fps)
+            stride = frames.stride(sample_fps) if sample_fps else 1
+            needed = (min_frames - 1) * stride + 1
+            if len(frames.frames) < needed:
+                raise ClipError(
+                    f"clip {clip.path} has {len(frames.frames)} frames, fewer than the model's temporal "
+                    f"window of {min_frames} frames {stride} apart ({needed} frames)"
+                )
+        except ClipError as exc:
+            logger.warning("skipping clip %s: %s", clip.source_ref, exc)
+            skipped.append((clip.source_ref, str(exc)))
+            continue
+        logger.info(
+            "loaded %s frames at %.3g fps (%s in incidents, %s in dismissed false alarms) of camera %s from %s",
+            len(frames.frames), frames.fps, int(frames.is_incident.sum()), int(frames.is_false_alarm.sum()),
+            clip.camera_id, clip.path,
+        )
+        loaded.append(frames)
     if not loaded:
-        reasons = "; ".join(reason for _, reason in skipped[:3])
+        reasons = "; ".join(reason for _, reason in skipped[:3]) or "only alert clips no operator has reviewed"
         raise DataError(f"no usable clip in {path}: {reasons}")
     return loaded, skipped

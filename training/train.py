@@ -32,7 +32,15 @@ from tqdm import tqdm
 
 from training import env
 from training.calibration import calibrate
-from training.data import DEFAULT_IMAGE_FPS, ClipFrames, DataError, load_clips
+from training.data import (
+    DEFAULT_CAMERA,
+    DEFAULT_IMAGE_FPS,
+    GENERATED_MANIFEST_DIR,
+    ClipFrames,
+    DataError,
+    load_clips,
+    manifest_for_videos,
+)
 from training.evaluate import evaluate_clips
 from training.export import export_artifact
 from training.model import AnomalyScorer, ModelConfig, Predictor, block_errors, split_window, to_grey
@@ -57,7 +65,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--train", type=Path, default=os.environ.get(env.SM_CHANNEL_TRAIN),
-        help=f"manifest.jsonl or a folder holding manifests (default: ${env.SM_CHANNEL_TRAIN})",
+        help=f"manifest.jsonl or a folder holding manifests; or a video, or a folder of videos, for which a "
+        f"manifest is written to MODEL_DIR/{GENERATED_MANIFEST_DIR}/ (default: ${env.SM_CHANNEL_TRAIN})",
+    )
+    parser.add_argument(
+        "--camera-id", default=DEFAULT_CAMERA,
+        help=f"camera the videos of a --train without a manifest belong to (default: {DEFAULT_CAMERA})",
     )
     parser.add_argument(
         "--validation", type=Path, default=os.environ.get(env.SM_CHANNEL_VALIDATION),
@@ -268,8 +281,9 @@ def main(args: argparse.Namespace) -> dict:
     except (ValueError, TypeError) as exc:
         raise DataError(str(exc)) from exc
 
+    train = manifest_for_videos(args.train, args.model_dir / GENERATED_MANIFEST_DIR, args.camera_id)
     clips, skipped = load_clips(
-        args.train, config.input_size, min_frames=config.input_window, sample_fps=config.sample_fps,
+        train, config.input_size, min_frames=config.input_window, sample_fps=config.sample_fps,
         max_frames=args.max_frames_per_clip, image_fps=args.image_fps,
     )
     data = build_windows(clips, config)

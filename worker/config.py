@@ -238,8 +238,15 @@ class WorkerConfig(BaseModel):
     )
     start_s: float | None = Field(default=None, ge=0.0, description="Media time to start at (seek).")
     end_s: float | None = Field(default=None, gt=0.0, description="Media time to stop at (exclusive).")
-    motion: MotionConfig = Field(default_factory=MotionConfig)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig,
+        description="Motion gate: a frame goes to the endpoint only when it differs enough from the last one "
+        "sent, or when `heartbeat_s` has passed.",
+    )
+    policy: PolicyConfig = Field(
+        default_factory=PolicyConfig,
+        description="Alert policy: when a run of high scores becomes an event (an alert), and when it ends.",
+    )
     queue_size: int = Field(
         default=16,
         ge=1,
@@ -259,7 +266,10 @@ class WorkerConfig(BaseModel):
     batch_max_wait_s: float = Field(
         default=0.05, ge=0.0, le=5.0, description="How long a batch waits to fill before it is sent."
     )
-    fleet_batch: FleetBatchConfig = Field(default_factory=FleetBatchConfig)
+    fleet_batch: FleetBatchConfig = Field(
+        default_factory=FleetBatchConfig,
+        description="Fleet mode: the cameras of one worker task share InvokeEndpoint calls.",
+    )
     inference_max_side: int | None = Field(
         default=960,
         ge=32,
@@ -284,8 +294,14 @@ class WorkerConfig(BaseModel):
         min_length=1,
         description=f"Kinesis Data Stream for alerts (default ${ENV_ALERT_STREAM}, else 'alerts').",
     )
-    publisher: PublisherConfig = Field(default_factory=PublisherConfig)
-    kvs: KvsConfig = Field(default_factory=KvsConfig)
+    publisher: PublisherConfig = Field(
+        default_factory=PublisherConfig,
+        description="Alert publisher: where alerts wait while Kinesis is slow or unreachable.",
+    )
+    kvs: KvsConfig = Field(
+        default_factory=KvsConfig,
+        description="Kinesis Video Streams sources (`kvs://<stream-name>`): where to start, checkpoints.",
+    )
     camera_status: CameraStatusConfig = Field(
         default_factory=CameraStatusConfig,
         description="The camera's status item, written to the state table (`kvs.state_table`).",

@@ -12,6 +12,7 @@ those the `FrameSampler` samples."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -41,6 +42,35 @@ _EPSILON_S = 1e-3
 
 class SourceError(RuntimeError):
     """The source cannot be opened or read; the message is one line naming it."""
+
+
+class SourceUnreachableError(SourceError):
+    """A camera URL could not be reached, or the camera refused us: a network or access problem,
+    not a video that cannot be decoded."""
+
+
+# FFmpeg's errors for a network source that never answered (EIO: the host name did not resolve, or
+# the connection failed before any byte of video).
+_NETWORK_ERRNOS = frozenset({
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+    errno.ETIMEDOUT, errno.EIO,
+})
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why a live source could not be reached, with what to check, or None when `exc` is not a
+    network or access error (a stream that answered with something undecodable)."""
+    reason = _reason(exc)
+    if isinstance(exc, av.error.HTTPClientError):  # 401, 403, 404...: the camera answered and refused
+        return f"the camera refused the request ({reason}): check the user, password and path in the URL"
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, TimeoutError) or code == errno.ETIMEDOUT:
+        return (f"no answer ({reason}): check the address and port, and that this machine reaches the "
+                f"camera's network")
+    if isinstance(exc, ConnectionError) or code in _NETWORK_ERRNOS:
+        return (f"{reason}: check the address (host name or IP) and port (RTSP: 554), that the camera is on, "
+                f"and that this machine reaches its network")
+    return None
 
 
 @dataclass(frozen=True)
@@ -149,6 +179,9 @@ class AvSource(FrameSource):
             else:
                 container = av.open(self.source)
         except (av.FFmpegError, OSError) as exc:
+            why = unreachable_reason(exc) if self.live else None
+            if why is not None:
+                raise SourceUnreachableError(f"camera unreachable: {self.source}: {why}") from None
             raise SourceError(f"cannot open video source {self.source}: {_reason(exc)}") from None
         if not container.streams.video:
             container.close()

@@ -9,6 +9,7 @@ import io
 import json
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -276,3 +277,49 @@ def test_console_from_demo_serves_the_first_alert_url_the_demo_printed(short_dem
         if proc.stdout is not None:
             proc.stdout.close()
 
+
+
+def test_reviews_in_the_console_from_demo_are_saved_back_for_training(short_demo_run, tmp_path) -> None:
+    # GIVEN a copy of the demo's output folder (the shared run stays as it is) and the console over it
+    out = tmp_path / "demo"
+    shutil.copytree(short_demo_run.out, out)
+    token = json.loads((out / "console.json").read_text())["token"]
+    [alert] = short_demo_run.alerts
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    log = tmp_path / "console.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "local.console", "--from-demo", str(out), "--port", str(port)],
+                                stdout=sink, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "first alert:" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        # WHEN the operator marks the run's alert a false alarm, then stops the console (SIGTERM, as Ctrl+C)
+        with httpx.Client(base_url=origin) as browser:
+            assert browser.get(f"/alerts?token={token}").status_code == 303
+            page = browser.get(f"/alerts/{alert.alert_id}").text
+            response = browser.post(f"/alerts/{alert.alert_id}/review", headers={"Origin": origin}, data={
+                "label": "false_alarm", "csrf_token": CSRF.search(page).group(1), "seen": SEEN.search(page).group(1)})
+            assert response.status_code == 303
+        proc.terminate()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # THEN the console saved its world back to the demo's state folder, and said so
+    printed = log.read_text()
+    assert proc.returncode == 0, printed
+    assert f"==> saved this console's alerts and reviews back to {out / 'state'} (" in printed
+    # AND the review is there: the feedback label, and the false_alarm event on the alert clip's manifest line
+    bucket = out / "state" / "s3" / alert.clip.bucket
+    assert json.loads((bucket / feedback_key(alert.camera_id, alert.alert_id)).read_text())["label"] == "false_alarm"
+    # AND `make train DATA=<the folder>` learns the dismissed alert's clip as normal footage, once, with its label
+    from training.data import load_clips
+
+    clips, _ = load_clips(out, (48, 80))
+    refs = [c.clip.source_ref for c in clips]
+    assert len(refs) == len(set(refs))
+    [dismissed] = [c for c in clips if c.clip.source_ref == f"s3://{alert.clip.bucket}/{alert.clip.key}"]
+    assert bool(dismissed.is_false_alarm.any())

@@ -73,3 +73,48 @@ def test_port_in_use_is_a_clear_error(tmp_path, capsys, make_video):
         assert demo.main(["--video", str(video), "--inference-port", str(port), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"demo: port {port} on 127.0.0.1 is already in use; stop what holds it or pick another port")
+
+
+def test_a_trained_model_is_served_without_archiving_or_training_again(short_demo_run, tmp_path, capsys):
+    # GIVEN the model the shared run trained (as `make train` leaves out/model/model.tar.gz)
+    assert short_demo_run.code == 0, short_demo_run.stdout
+    model = short_demo_run.out / "model" / "model.tar.gz"
+    video = Path(short_demo_run.summary["video"])
+    out = tmp_path / "again"
+
+    # WHEN the demo runs with it (make demo MODEL=…)
+    code = demo.main(["--video", str(video), "--model", str(model), "--speed", "0", "--camera-id", "gate-2",
+                      "--site", "port-of-entry", "--out", str(out)])
+
+    # THEN nothing is archived or trained, the worker analyses the whole video with that model, and
+    # the intruder is notified once, by it
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "==> [2/8] no archive: the model is given" in printed
+    assert not (out / "channel").exists() and not (out / "logs" / "training.log").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["model_version"], summary["notifications_delivered"]) == (
+        short_demo_run.summary["model_version"], 1)
+    assert summary["frames_decoded"] >= 190  # from media time 0, not after the 5 s of training footage
+
+
+def test_a_missing_model_is_a_clear_error(tmp_path, capsys, make_video):
+    video = make_video("v.mp4", n_frames=100)
+    code = demo.main(["--video", str(video), "--model", str(tmp_path / "nope.tar.gz"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"demo: MODEL not found: {tmp_path / 'nope.tar.gz'} (train one with `make train DATA=<your videos>`)")
+
+
+def test_an_unreachable_camera_is_a_clear_error(tmp_path, capsys):
+    # GIVEN a camera URL where nothing listens WHEN the demo starts on it THEN it says it cannot be reached
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtsp://127.0.0.1:{port}/stream1"
+    assert demo.main(["--video", url, "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"demo: VIDEO cannot be reached (Connection refused: check the address (host name or IP) and port "
+        f"(RTSP: 554), that the camera is on, and that this machine reaches its network): {url}")

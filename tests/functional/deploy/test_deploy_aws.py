@@ -8,6 +8,7 @@ to the new config (success) or left alone (a rollback). Every other call is moto
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -15,7 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from deploy_world import ALARMS, ENDPOINT, MODEL_VERSION, REGISTRY, ROLE_ARN, push_image, terraform_outputs
 
-from inference.deploy import main, sagemaker_name
+from inference.deploy import EXAMPLE_OUTPUTS, main, sagemaker_name
 
 
 class BlueGreen:
@@ -278,3 +279,32 @@ def test_sagemaker_names_fit_the_63_character_limit():
     )
     long = sagemaker_name("x" * 80, "v_1.2", "abc12345")
     assert (len(long), long.endswith("-abc12345")) == (63, True)
+
+
+def test_a_dry_run_needs_no_account_with_the_example_outputs(model_archive, monkeypatch, tmp_path, capsys):
+    # GIVEN no AWS account at all: no credentials anywhere, boto3 pointed where nothing listens
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+
+    # WHEN make deploy DRY_RUN=1 ARGS="--outputs infra/outputs.example.json" runs (the documented example)
+    code = main(["--outputs", str(EXAMPLE_OUTPUTS), "--model", str(model_archive), "--tag", "t1", "--dry-run"])
+
+    # THEN it prints the plan for the example deployment's names and succeeds
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "[dry-run] ecs.update_service " in out
+    assert '"Bucket": "vigil-archive-123456789012-us-east-1"' in out
+    assert out.splitlines()[-1].startswith("planned {")
+
+
+def test_the_example_outputs_are_outputs_of_the_terraform_root():
+    # GIVEN infra/outputs.example.json THEN each of its names is an output of infra/ (as `terraform output -json` prints it)
+    outputs_tf = (EXAMPLE_OUTPUTS.parent / "outputs.tf").read_text()
+    declared = set(re.findall(r'^output "([a-z0-9_]+)"', outputs_tf, re.MULTILINE))
+    example = json.loads(EXAMPLE_OUTPUTS.read_text())
+    assert set(example) <= declared
+    assert {value["type"] for value in example.values()} == {"string"}

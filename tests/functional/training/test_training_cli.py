@@ -170,3 +170,45 @@ def test_bad_input_returns_2_with_one_line(tmp_path, write_manifest, capsys, set
 def test_missing_manifest_exits_2_from_the_command_line(tmp_path):
     result = run_training("--train", str(tmp_path / "nope"), "--model-dir", str(tmp_path / "m"))
     assert (result.returncode, result.stderr) == (2, f"error: manifest not found: {tmp_path / 'nope'}\n")
+
+
+@pytest.mark.parametrize("given", ["folder", "one-video"])
+def test_a_folder_of_videos_or_one_video_trains_with_a_manifest_written_for_it(make_video, tmp_path, capsys, given):
+    # GIVEN footage with no manifest: a folder of videos (one in a subfolder), or a single video
+    footage = tmp_path / "footage"
+    (footage / "monday").mkdir(parents=True)
+    first = make_video("a.mp4", n_frames=20).rename(footage / "a.mp4")
+    second = make_video("b.mp4", n_frames=20).rename(footage / "monday" / "b.mp4")
+    train = footage if given == "folder" else first
+    model_dir = tmp_path / "m"
+
+    # WHEN `make train DATA=<it>` runs (python -m training --train <it>)
+    status = cli(["--train", str(train), "--model-dir", str(model_dir), "--camera-id", "lobby-1",
+                  "--epochs", "1", "--batch-size", "4", "--input-size", "48", "80"])
+
+    # THEN it trains, from a manifest it wrote under the model folder (the footage folder untouched),
+    # listing each video as a normal clip of the camera, as the archiver lists its clips
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    videos = [first, second] if given == "folder" else [first]
+    manifest = model_dir / "manifest" / "manifest.jsonl"
+    assert [json.loads(line) for line in manifest.read_text().splitlines()] == [
+        {"source-ref": str(video.resolve()), "camera_id": "lobby-1", "kind": "normal", "events": []}
+        for video in videos
+    ]
+    assert sorted(p.name for p in footage.rglob("*")) == ["a.mp4", "b.mp4", "monday"]
+    assert (model_dir / "model.tar.gz").is_file()
+    assert f"clips={len(videos)} skipped_clips=0" in out.out
+
+
+def test_a_folder_with_neither_manifest_nor_video_says_what_it_takes(tmp_path, capsys):
+    # GIVEN a folder of text files
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("hello")
+    # WHEN training runs on it THEN one line says a folder of videos, a video or a manifest is needed
+    status = cli(["--train", str(data), "--model-dir", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert (status, err.count("\n")) == (2, 1)
+    assert err.startswith("error: no manifest.jsonl and no video (.mp4, ")
+    assert err.endswith(f") under {data}: give a folder of videos, one video, or a manifest\n")

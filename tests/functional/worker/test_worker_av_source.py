@@ -3,6 +3,8 @@ and files that are missing, not video, truncated or corrupt."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 from worker_fake_endpoint import darkness
 
-from worker.sources import AvSource, Frame, SourceError, SourceStats
+from worker.sources import AvSource, Frame, SourceError, SourceStats, SourceUnreachableError
 
 
 def read_all(path: Path, **options: object) -> tuple[list[Frame], SourceStats]:
@@ -183,3 +185,47 @@ def test_corrupt_bytes_mid_file_are_counted_and_decoding_goes_on(
     assert stats.decode_errors >= 1
     assert frames[-1].index == 59
     assert len(frames) >= 40
+
+
+def test_an_unreachable_camera_is_reported_unreachable_not_undecodable():
+    # GIVEN an RTSP URL where nothing listens
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtsp://127.0.0.1:{port}/stream1"
+    # WHEN the worker opens it THEN the error says the camera is unreachable and what to check
+    with pytest.raises(SourceUnreachableError) as info:
+        AvSource(url, sample_fps=5.0).open()
+    assert str(info.value) == (
+        f"camera unreachable: {url}: Connection refused: check the address (host name or IP) and port "
+        "(RTSP: 554), that the camera is on, and that this machine reaches its network"
+    )
+
+
+def test_a_camera_that_refuses_the_login_says_so():
+    # GIVEN an RTSP server that answers every request 401 Unauthorized
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def refuse() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    request = conn.recv(4096).decode("latin-1")
+                    cseq = next((line.split(":", 1)[1].strip() for line in request.splitlines()
+                                 if line.lower().startswith("cseq:")), "1")
+                    conn.sendall(f"RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n\r\n".encode())
+                    time.sleep(0.1)
+
+    threading.Thread(target=refuse, daemon=True).start()
+    url = f"rtsp://127.0.0.1:{port}/stream1"
+    try:
+        # WHEN the worker opens it THEN the error names the refusal and the credentials to check
+        with pytest.raises(SourceUnreachableError, match=r"^camera unreachable: rtsp://127\.0\.0\.1:\d+/stream1: the camera "
+                           r"refused the request \(Server returned 401 Unauthorized.*\): check the user, password"):
+            AvSource(url, sample_fps=5.0).open()
+    finally:
+        server.close()

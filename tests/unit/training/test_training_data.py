@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,6 +18,7 @@ from training.data import (
     load_clips,
     read_manifest,
     resolve_source_ref,
+    unique_clips,
 )
 
 
@@ -144,3 +147,38 @@ def test_no_usable_clip_is_a_data_error(tmp_path):
     (tmp_path / "manifest.jsonl").write_text('{"source-ref": "short"}\n')
     with pytest.raises(DataError, match="no usable clip in .*has 1 frames, fewer than"):
         load_clips(tmp_path, (16, 16), min_frames=2)
+
+
+def test_an_alert_clip_is_learnt_only_once_reviewed(tmp_path):
+    # GIVEN a manifest with a normal clip, an alert clip nobody reviewed (whose file is not even here,
+    # as on SageMaker, where the channel holds clips/ only) and an alert clip an operator dismissed
+    for name in ("normal.mp4", "dismissed.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    manifest = tmp_path / "manifest.jsonl"
+    lines = [
+        {"source-ref": "normal.mp4", "kind": "normal"},
+        {"source-ref": "unreviewed.mp4", "kind": "alert", "alert_id": "a1"},
+        {"source-ref": "dismissed.mp4", "kind": "alert", "alert_id": "a2",
+         "events": [{"start_frame": 0, "end_frame": 9, "label": "false_alarm"}]},
+    ]
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    # WHEN it is read THEN the unreviewed alert clip is left out, the reviewed one kept with its label
+    clips = read_manifest(manifest)
+    assert [(c.source_ref, [e.label for e in c.line.events]) for c in clips] == [
+        ("normal.mp4", []), ("dismissed.mp4", ["false_alarm"]),
+    ]
+
+
+def test_a_clip_listed_twice_is_learnt_once_with_its_labels(tmp_path):
+    # GIVEN one clip in two manifests (a demo's training channel, and its saved archive after a review)
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "b.mp4").write_bytes(b"")
+    ref = "s3://vigil-archive/clips/camera=c/date=d/a.mp4"
+    plain = Clip(line=ManifestLine(source_ref=ref), path=tmp_path / "a.mp4")
+    labelled = Clip(line=ManifestLine.model_validate({
+        "source-ref": ref, "events": [{"start_frame": 3, "end_frame": 5, "label": "false_alarm"}]}),
+        path=tmp_path / "copy" / "a.mp4")
+    other = Clip(line=ManifestLine(source_ref="b.mp4"), path=tmp_path / "b.mp4")
+    # WHEN the clips are made unique THEN the clip appears once, in first-seen order, with the labelled line
+    assert unique_clips([plain, other, labelled]) == [labelled, other]
+    assert unique_clips([labelled, other, plain]) == [labelled, other]
