@@ -252,8 +252,13 @@ class AnomalyScorer(nn.Module):
         first = fine[:, t - 1 - pairs : t - 1].reshape(n * pairs, 1, self.flow_height, self.flow_width)
         second = fine[:, t - pairs : t].reshape(n * pairs, 1, self.flow_height, self.flow_width)
         flow = lucas_kanade(first, second, self.flow_levels, self.flow_iterations, self.flow_window, self.flow_ridge)
-        speed = cell_speed(flow, self.cell)
-        speed = speed.reshape(n, pairs, speed.shape[1], speed.shape[2]).mean(dim=1)
+        speed = cell_speed(flow, self.cell).reshape(n, pairs, self.motion_normal.shape[0], self.motion_normal.shape[1])
+        # a pair of identical frames is the padding of a window at the start of a stream (the worker and
+        # training repeat the oldest frame they have; a camera's consecutive frames always differ by some
+        # noise): it says nothing about speed, so the mean is over the pairs of distinct frames only
+        moved = (first - second).abs().flatten(1).amax(dim=1).reshape(n, pairs) > 0
+        weights = moved.to(speed.dtype)
+        speed = (speed * weights.view(n, pairs, 1, 1)).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0).view(n, 1, 1)
         return speed - self.motion_normal, prediction
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
