@@ -27,7 +27,8 @@ the README), resized with antialiasing from the frames sent, its mean magnitude 
 cell (the cell is the map's block at flow resolution), averaged over the last `score_frames` frame pairs
 (0.8 s at 5 fps: a person's step is averaged, a cyclist stays fast). Normal speed is learnt per cell from
 the training clips (`motion_quantile` of the training windows' cell speeds, the `motion_normal` buffer:
-people walk on the path, nobody rides the lawn), and the motion map is the speed in excess of it. Each of
+people walk on the path, nobody rides the lawn), and the motion map is the speed in excess of it (0 where
+slower). Each of
 the two maps is divided by its held-out normal frames' `fusion_quantile` of frame maxima (so on normal
 footage both have the same scale) and the fused map is their sum; the frame's score is the mean of its
 `top_blocks` highest cells of the fused map.
@@ -230,7 +231,7 @@ class AnomalyScorer(nn.Module):
     @torch.jit.export
     def components(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(motion map, prediction map), each N x h x w, unscaled: the cell speed in excess of
-        `motion_normal` (flow pixels per sampled frame), and the mean block prediction error."""
+        `motion_normal` (flow pixels per sampled frame, 0 where slower), and the mean block prediction error."""
         if self.window == 1:
             frames = frames.unsqueeze(1)
         n, t = frames.shape[0], frames.shape[1]
@@ -259,7 +260,9 @@ class AnomalyScorer(nn.Module):
         moved = (first - second).abs().flatten(1).amax(dim=1).reshape(n, pairs) > 0
         weights = moved.to(speed.dtype)
         speed = (speed * weights.view(n, pairs, 1, 1)).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0).view(n, 1, 1)
-        return speed - self.motion_normal, prediction
+        # slower than normal is not anomalous (nobody on the path right now): only the excess counts, and
+        # maps and scores stay >= 0
+        return F.relu(speed - self.motion_normal), prediction
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         motion, prediction = self.components(frames)
