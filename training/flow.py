@@ -84,6 +84,13 @@ def lucas_kanade(
     return flow
 
 
+def high_pass(image: torch.Tensor, window: int) -> torch.Tensor:
+    """The image minus its local mean over `window` x `window`: brightness constancy, which Lucas-Kanade
+    assumes, fails under a passing shadow or a camera's exposure change; their slow, smooth change of
+    brightness is what this removes (DIS normalises its patches' means for the same reason)."""
+    return image - _box(image, window)
+
+
 def cell_speed(flow: torch.Tensor, cell: int) -> torch.Tensor:
     """Mean flow magnitude per `cell` x `cell` cell: N x 2 x H x W -> N x (H / cell) x (W / cell)."""
     return F.avg_pool2d(flow.pow(2).sum(dim=1, keepdim=True).sqrt(), kernel_size=cell, stride=cell).squeeze(1)

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.flow import cell_speed, lucas_kanade
+from training.flow import cell_speed, high_pass, lucas_kanade
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class ModelConfig:
     flow_iterations: int = 3  # warping iterations per pyramid level
     flow_window: int = 7  # side of the Lucas-Kanade neighbourhood, in pixels of each level
     flow_ridge: float = 5e-3  # regulariser of the Lucas-Kanade normal equations: flat, noisy areas get no flow
+    flow_high_pass: int = 9  # the local mean over this side is removed before the flow (shadows, exposure); 0: none
     motion_quantile: float = 0.999  # a cell's normal speed: this quantile of its speeds in the training windows
     fusion_quantile: float = 0.99  # each map is divided by this quantile of its held-out normal frame maxima
     motion_weight: float = 1.0  # weight of the standardised motion map in the fused map (0: prediction only)
@@ -97,6 +98,8 @@ class ModelConfig:
                 raise ValueError(f"flow size {self.flow_size} must be divisible by 2^(flow_levels - 1)")
         if self.flow_window < 1 or self.flow_window % 2 == 0:
             raise ValueError(f"flow_window must be odd, got {self.flow_window}")
+        if self.flow_high_pass < 0 or (self.flow_high_pass and self.flow_high_pass % 2 == 0):
+            raise ValueError(f"flow_high_pass must be 0 or odd, got {self.flow_high_pass}")
         if self.sample_fps <= 0:
             raise ValueError(f"sample_fps must be > 0, got {self.sample_fps}")
 
@@ -216,6 +219,7 @@ class AnomalyScorer(nn.Module):
         self.flow_iterations = config.flow_iterations
         self.flow_window = config.flow_window
         self.flow_ridge = config.flow_ridge
+        self.flow_high_pass = config.flow_high_pass
         self.motion_weight = config.motion_weight
         self.prediction_weight = config.prediction_weight
         cells = (config.input_size[0] // config.block, config.input_size[1] // config.block)
@@ -252,7 +256,11 @@ class AnomalyScorer(nn.Module):
         fine = fine.reshape(n, t, self.flow_height, self.flow_width)
         first = fine[:, t - 1 - pairs : t - 1].reshape(n * pairs, 1, self.flow_height, self.flow_width)
         second = fine[:, t - pairs : t].reshape(n * pairs, 1, self.flow_height, self.flow_width)
-        flow = lucas_kanade(first, second, self.flow_levels, self.flow_iterations, self.flow_window, self.flow_ridge)
+        if self.flow_high_pass > 0:
+            flow = lucas_kanade(high_pass(first, self.flow_high_pass), high_pass(second, self.flow_high_pass),
+                                self.flow_levels, self.flow_iterations, self.flow_window, self.flow_ridge)
+        else:
+            flow = lucas_kanade(first, second, self.flow_levels, self.flow_iterations, self.flow_window, self.flow_ridge)
         speed = cell_speed(flow, self.cell).reshape(n, pairs, self.motion_normal.shape[0], self.motion_normal.shape[1])
         # a pair of identical frames is the padding of a window at the start of a stream (the worker and
         # training repeat the oldest frame they have; a camera's consecutive frames always differ by some
