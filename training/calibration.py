@@ -6,7 +6,9 @@ normal scores above it. A new camera has minutes of held-out footage, far less t
 counted over, so the rate cannot be read off the held-out scores: it is extrapolated from a generalized
 Pareto fit to the tail of the held-out frame scores (`training.tail`: peaks over the
 `tail_quantile`, declustered into runs). The threshold is never below the highest held-out score (a
-score seen on normal footage is not an incident). The fit (`tails`) and the rate it predicts at the
+score seen on normal footage is not an incident). With fewer than `training.tail.MIN_PEAKS` runs above
+the tail's level (a few seconds of footage, as in the demo) there is no tail to extrapolate from, and the
+threshold is the highest held-out score x `threshold_margin` (1.25), the conservative rule used before. The fit (`tails`) and the rate it predicts at the
 threshold are stored in the artifact's config.json, so `training.evaluate` can print the predicted false
 alarms per hour beside the measured ones. The global `threshold` (for cameras without a calibration of
 their own) is the highest per-camera threshold. The region threshold is a high quantile of held-out
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from training.model import ModelConfig
-from training.tail import Tail, fit_tail
+from training.tail import MIN_PEAKS, Tail, fit_tail
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,10 @@ def calibrate(holdout: dict[str, HeldOut], config: ModelConfig) -> Calibration:
         scores = held.scores.double()
         tail = fit_tail(scores.numpy(), held.hours, config.tail_quantile)
         top = float(scores.max())
-        thresholds[camera] = max(tail.threshold_for(config.false_alarms_per_hour), top)
+        if tail.peaks >= MIN_PEAKS:
+            thresholds[camera] = max(tail.threshold_for(config.false_alarms_per_hour), top)
+        else:  # seconds of footage: no tail to extrapolate from; the conservative rule
+            thresholds[camera] = _with_margin(top, config.threshold_margin)
         tails[camera] = tail
         predicted[camera] = tail.rate_above(thresholds[camera])
         highest = max(highest, top)

@@ -66,6 +66,7 @@ class ModelConfig:
     flow_high_pass: int = 9  # the local mean over this side is removed before the flow (shadows, exposure); 0: none
     motion_quantile: float = 0.999  # a cell's normal speed: this quantile of its speeds in the training windows
     fusion_quantile: float = 0.99  # each map is divided by this quantile of its held-out normal frame maxima
+    motion_floor: float = 0.1  # the motion map's scale is at least this many px per sampled frame: slower is codec noise
     motion_weight: float = 1.0  # weight of the standardised motion map in the fused map (0: prediction only)
     prediction_weight: float = 1.0  # weight of the standardised prediction-error map (0: motion only)
     tail_quantile: float = 0.9  # threshold: generalized Pareto tail fitted to held-out runs above this quantile
@@ -74,7 +75,7 @@ class ModelConfig:
     brightness: float = 0.1  # augmentation: random gain in [1 - brightness, 1 + brightness]
     holdout_fraction: float = 0.2  # last fraction of each camera's normal windows kept for calibration
     false_alarms_per_hour: float = 1.0  # calibration target per camera (see training.calibration)
-    threshold_margin: float = 1.25  # region threshold margin (the frame threshold comes from the tail fit)
+    threshold_margin: float = 1.25  # region threshold margin; threshold margin when too few peaks for a tail fit
     region_quantile: float = 0.99  # region threshold = this quantile of held-out block scores x margin
 
     def __post_init__(self) -> None:

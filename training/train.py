@@ -562,7 +562,9 @@ def window_components(
 def fit_normal_stats(scorer: AnomalyScorer, data: WindowSet, config: ModelConfig) -> None:
     """The scorer's normal statistics: each cell's normal speed (`motion_quantile` of its speeds over
     the training windows, at most `MOTION_STATS_WINDOWS` of them evenly spread), then the two maps'
-    scales (`fusion_quantile` of the held-out normal frames' maxima of each raw map). Held-out windows
+    scales (`fusion_quantile` of the held-out normal frames' maxima of each raw map; the motion scale at
+    least `motion_floor`: in a still scene the speeds are codec noise, a scale fitted to them would turn
+    the noise of a few frames into an alarm). Held-out windows
     never feed the per-cell speeds: the threshold is calibrated on them."""
     scorer.set_normal_stats(torch.zeros_like(scorer.motion_normal), 1.0, 1.0)
     rows = data.normal
@@ -572,7 +574,8 @@ def fit_normal_stats(scorer: AnomalyScorer, data: WindowSet, config: ModelConfig
     normal = torch.quantile(speeds.flatten(1).double(), config.motion_quantile, dim=0).float().view(speeds.shape[1:])
     held = torch.cat(list(data.holdout.values()))
     speed, prediction = window_components(scorer, data.frames, held, config.input_window)
-    motion_scale = float(torch.quantile(speed.flatten(1).amax(dim=1).double(), config.fusion_quantile))
+    motion_scale = max(config.motion_floor,
+                       float(torch.quantile(speed.flatten(1).amax(dim=1).double(), config.fusion_quantile)))
     prediction_scale = float(torch.quantile(prediction.flatten(1).amax(dim=1).double(), config.fusion_quantile))
     scorer.set_normal_stats(normal, motion_scale, prediction_scale)
     logger.info(
