@@ -183,8 +183,8 @@ else
 endif
 
 bench-model: $(STAMP)
-	@echo "==> model on UCSD Ped2 dev (../shared/data/ucsd_ped2_dev): AUC vs frame difference, training time, frames/s (bench/results/model.json)"
-	$(BIN)/python bench/bench_model.py $(ARGS)
+	@echo "==> model on UCSD Ped2 dev (../shared/data/ucsd_ped2_dev): seeds 0-2, as is and prefix-cut, vs frame difference and DIS flow (bench/results/model.json)"
+	$(BIN)/python -m bench.bench_model $(ARGS)
 
 # --- inference endpoint: deploy to AWS and benchmark --------------------------------------------------
 DRY_RUN ?=

@@ -1,14 +1,21 @@
 """Per-camera thresholds calibrated on held-out normal footage, and the ROC AUC.
 
-Threshold for a target false-alarm rate (default 1 per camera-hour): the worker alerts on a run of
-frames over the threshold, so a false alarm is a run of held-out normal scores above it. With `hours`
-of held-out footage at the model's sample rate, the camera may have `floor(rate x hours)` such runs;
-the threshold is the lowest held-out score that leaves at most that many runs above it, times
-`ModelConfig.threshold_margin` (1.25). Held-out footage shorter than 1 / rate hours (the usual case
-for a new camera) allows none: the threshold is the highest held-out score x margin, the conservative
-choice. The global `threshold` (for cameras without a calibration of their own) is the highest per-camera
-threshold. The region threshold is a high quantile of held-out block scores x margin, never above the
-threshold.
+Threshold for a target false-alarm rate (`ModelConfig.false_alarms_per_hour`, default 1 per
+camera-hour): the worker alerts on a run of frames over the threshold, so a false alarm is a run of
+normal scores above it. A new camera has minutes of held-out footage, far less than the hour the rate is
+counted over, so the rate cannot be read off the held-out scores: it is extrapolated from a generalized
+Pareto fit to the tail of the held-out frame scores (`training.tail`: peaks over the
+`tail_quantile`, declustered into runs). The threshold is never below the highest held-out score (a
+score seen on normal footage is not an incident). With fewer than `training.tail.MIN_PEAKS` runs above
+the tail's level (a few seconds of footage, as in the demo) there is no tail to extrapolate from, and the
+threshold is the highest held-out score x `threshold_margin` (1.25), the conservative rule used before. The fit (`tails`) and the rate it predicts at the
+threshold are stored in the artifact's config.json, so `training.evaluate` can print the predicted false
+alarms per hour beside the measured ones. The global `threshold` (for cameras without a calibration of
+their own) is the highest per-camera threshold. The region threshold is a high quantile of held-out
+block scores x `threshold_margin`, never above the threshold.
+
+(Before issue 14 held-out footage shorter than an hour got the highest held-out score x 1.25: half the
+incidents never crossed it.)
 """
 
 from __future__ import annotations
@@ -20,8 +27,19 @@ from dataclasses import dataclass
 import torch
 
 from training.model import ModelConfig
+from training.tail import MIN_PEAKS, Tail, fit_tail
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class HeldOut:
+    """One camera's held-out normal windows, scored: frame scores N and maps N x h x w in time order,
+    and how many hours of footage they span."""
+
+    scores: torch.Tensor
+    maps: torch.Tensor
+    hours: float
 
 
 @dataclass
@@ -30,6 +48,8 @@ class Calibration:
     thresholds: dict[str, float]
     region_threshold: float
     holdout_score_max: float
+    tails: dict[str, Tail]
+    predicted_false_alarms_per_hour: dict[str, float]  # what each camera's tail predicts at its threshold
 
 
 def runs_above(scores: torch.Tensor, threshold: float) -> int:
@@ -41,50 +61,43 @@ def runs_above(scores: torch.Tensor, threshold: float) -> int:
     return int(starts.sum()) + int(above[0])
 
 
-def rate_threshold(scores: torch.Tensor, sample_fps: float, false_alarms_per_hour: float) -> float:
-    """The lowest held-out score leaving at most `floor(rate x hours)` runs above it (module docstring)."""
-    if not len(scores):
-        raise ValueError("no held-out scores")
-    hours = len(scores) / sample_fps / 3600.0
-    allowed = math.floor(false_alarms_per_hour * hours)
-    candidates = torch.unique(scores.double())  # ascending
-    if allowed == 0:
-        return float(candidates[-1])
-    lo, hi = 0, len(candidates) - 1  # runs_above(candidates[-1]) == 0 <= allowed
-    while lo < hi:  # binary search; runs is nearly monotone in the threshold
-        mid = (lo + hi) // 2
-        if runs_above(scores.double(), float(candidates[mid])) <= allowed:
-            hi = mid
-        else:
-            lo = mid + 1
-    return float(candidates[lo])
-
-
-def calibrate(holdout_maps: dict[str, torch.Tensor], config: ModelConfig) -> Calibration:
-    """Thresholds from each camera's held-out normal score maps (N x h x w, in time order)."""
-    thresholds = {}
-    highest = 0.0
-    for camera, maps in holdout_maps.items():
-        if not len(maps):
+def calibrate(holdout: dict[str, HeldOut], config: ModelConfig) -> Calibration:
+    """Thresholds from each camera's held-out normal scores (module docstring)."""
+    thresholds: dict[str, float] = {}
+    tails: dict[str, Tail] = {}
+    predicted: dict[str, float] = {}
+    highest = -math.inf
+    for camera, held in holdout.items():
+        if not len(held.scores):
             continue
-        scores = maps.flatten(1).amax(dim=1)
-        base = rate_threshold(scores, config.sample_fps, config.false_alarms_per_hour)
-        thresholds[camera] = _with_margin(base, config.threshold_margin)
-        highest = max(highest, float(scores.max()))
+        scores = held.scores.double()
+        tail = fit_tail(scores.numpy(), held.hours, config.tail_quantile)
+        top = float(scores.max())
+        if tail.peaks >= MIN_PEAKS:
+            thresholds[camera] = max(tail.threshold_for(config.false_alarms_per_hour), top)
+        else:  # seconds of footage: no tail to extrapolate from; the conservative rule
+            thresholds[camera] = _with_margin(top, config.threshold_margin)
+        tails[camera] = tail
+        predicted[camera] = tail.rate_above(thresholds[camera])
+        highest = max(highest, top)
         logger.info(
-            "camera %s: %s held-out windows (%.2f h), threshold %.4g", camera, len(scores),
-            len(scores) / config.sample_fps / 3600.0, thresholds[camera],
+            "camera %s: %s held-out windows (%.3f h), %s runs above %.4g (%.0f/h), GPD sigma %.3g xi %.3g: "
+            "threshold %.4g (highest held-out %.4g), predicted %.3g false alarms/h",
+            camera, len(scores), held.hours, tail.peaks, tail.level, tail.rate, tail.sigma, tail.xi,
+            thresholds[camera], top, predicted[camera],
         )
     if not thresholds:
         raise ValueError("no held-out normal frames to calibrate the threshold on")
     threshold = max(thresholds.values())
-    blocks = torch.cat([maps.flatten() for maps in holdout_maps.values()])
+    blocks = torch.cat([held.maps.flatten() for held in holdout.values()])
     region = _with_margin(float(torch.quantile(blocks.double(), config.region_quantile)), config.threshold_margin)
     return Calibration(
         threshold=threshold,
         thresholds=thresholds,
         region_threshold=min(region, threshold),
         holdout_score_max=highest,
+        tails=tails,
+        predicted_false_alarms_per_hour=predicted,
     )
 
 

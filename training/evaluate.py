@@ -7,13 +7,23 @@ endpoint runs), and prints `name=value` lines:
   all frames pooled; Liu et al., CVPR 2018), and `auc_raw` without the normalisation (what a single
   threshold sees);
 - `event_recall`: labelled incidents with at least one frame over the camera's calibrated threshold;
-- `false_alarms_per_hour`: runs of normal frames over the threshold per hour of normal footage;
+- `false_alarms_per_hour`: runs of normal frames over the threshold per hour of normal footage, and
+  `false_alarms_per_hour_predicted`: what the artifact's tail fit (`training.tail`, config.json `tails`)
+  predicts at the same threshold;
 - `frames`, `clips`, `skipped_clips`, `frames_per_s` (scoring throughput).
 
 Writes `scores.json` (`{"<source-ref>": [one float per frame, in order]}`) and, in the report
 directory, `roc.png`, one `scores-<clip>.png` per clip (score over time, labelled events shaded,
 threshold dashed) and `metrics.json`. Clips that cannot be scored (undecodable, too short for the
 model's window, mixed frame sizes) are skipped with a WARNING and listed in `metrics.json`.
+
+Frames are loaded at `FRAME_SCALE` x the model's `input_size`, the size the worker sends
+(`worker.detector.INPUT_SIZE_MARGIN`): the motion cue is computed at that resolution.
+
+`--cut-prefix` scores each clip as two recordings, the clip from its first incident frame on (a
+recording that starts mid-incident: the scorer never sees the frames before it) and the normal prefix
+before it; the per-clip min-max normalisation spans both. Incidents must then be seen for what they
+are, not as a change from the frames before them (issue 14).
 """
 
 from __future__ import annotations
@@ -35,9 +45,12 @@ import torch
 
 from training.calibration import min_max_per_clip, roc_auc, runs_above
 from training.data import DEFAULT_IMAGE_FPS, ClipFrames, DataError, load_clips
+from training.tail import Tail
 from training.windows import score_clip
 
 logger = logging.getLogger(__name__)
+
+FRAME_SCALE = 2  # frames are scored at this x input_size: what the worker sends (INPUT_SIZE_MARGIN)
 
 Scorer = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -51,6 +64,7 @@ class ClipReport:
     is_incident: torch.Tensor  # bool N
     events: list[tuple[int, int]]  # labelled incidents, inclusive frame ranges
     threshold: float | None
+    predicted_rate: float | None = None  # false alarms per hour the tail fit predicts at `threshold`
 
 
 @dataclass
@@ -69,6 +83,8 @@ class EvaluationReport:
             1 for c, (a, b) in events if c.threshold is not None and bool((c.scores[a : b + 1] > c.threshold).any())
         )
         normal_hours = sum(int((~c.is_incident).sum()) / c.fps for c in calibrated) / 3600.0
+        predicted = [c for c in calibrated if c.predicted_rate is not None]
+        predicted_hours = sum(int((~c.is_incident).sum()) / c.fps for c in predicted) / 3600.0
         false_alarms = sum(
             runs_above(c.scores.masked_fill(c.is_incident, float("-inf")), c.threshold)  # type: ignore[arg-type]
             for c in calibrated
@@ -78,6 +94,10 @@ class EvaluationReport:
             "auc_raw": roc_auc(torch.cat(scores), labels),
             "event_recall": detected / len(events) if events and calibrated else None,
             "false_alarms_per_hour": false_alarms / normal_hours if normal_hours > 0 else None,
+            "false_alarms_per_hour_predicted": (
+                sum(c.predicted_rate * int((~c.is_incident).sum()) / c.fps for c in predicted) / 3600.0  # type: ignore[operator]
+                / predicted_hours if predicted_hours > 0 else None
+            ),
             "frames": float(n_frames),
             "clips": float(len(self.clips)),
             "skipped_clips": float(len(self.skipped)),
@@ -87,7 +107,11 @@ class EvaluationReport:
 
 def incident_ranges(clip: ClipFrames) -> list[tuple[int, int]]:
     """Inclusive frame ranges of the clip's incidents (runs of incident frames)."""
-    flags = clip.is_incident.tolist()
+    return _ranges(clip.is_incident)
+
+
+def _ranges(is_incident: torch.Tensor) -> list[tuple[int, int]]:
+    flags = is_incident.tolist()
     ranges, start = [], None
     for i, flag in enumerate([*flags, False]):
         if flag and start is None:
@@ -105,22 +129,37 @@ def evaluate_clips(
     sample_fps: float,
     thresholds: dict[str, float],
     default_threshold: float | None,
+    tails: dict[str, Tail] | None = None,
+    cut_prefix: bool = False,
 ) -> EvaluationReport:
-    """Score every frame of every clip (windows at each clip's stride) and keep what the metrics need."""
+    """Score every frame of every clip (windows at each clip's stride) and keep what the metrics need;
+    `cut_prefix`: see the module docstring."""
     started = time.monotonic()
     reports = []
+    tails = tails or {}
     for clip in clips:
-        scores, _ = score_clip(scorer, clip.frames, window, clip.stride(sample_fps))
+        stride = clip.stride(sample_fps)
+        incident = clip.is_incident
+        first = int(incident.nonzero()[0]) if cut_prefix and bool(incident.any()) else 0
+        if first > 0:
+            parts = [score_clip(scorer, clip.frames[first:], window, stride)[0],
+                     score_clip(scorer, clip.frames[:first], window, stride)[0]]
+            scores, incident = torch.cat(parts), torch.cat([incident[first:], incident[:first]])
+        else:
+            scores, _ = score_clip(scorer, clip.frames, window, stride)
         if not bool(torch.isfinite(scores).all()):
             raise DataError(f"the model gave non-finite scores on clip {clip.clip.source_ref}")
+        threshold = thresholds.get(clip.camera_id, default_threshold)
+        tail = tails.get(clip.camera_id) or (max(tails.values(), key=lambda t: t.rate) if tails else None)
         reports.append(ClipReport(
             source_ref=clip.clip.source_ref,
             camera_id=clip.camera_id,
             fps=clip.fps,
             scores=scores,
-            is_incident=clip.is_incident,
-            events=incident_ranges(clip),
-            threshold=thresholds.get(clip.camera_id, default_threshold),
+            is_incident=incident,
+            events=_ranges(incident),
+            threshold=threshold,
+            predicted_rate=tail.rate_above(threshold) if tail is not None and threshold is not None else None,
         ))
     return EvaluationReport(clips=reports, seconds=time.monotonic() - started)
 
@@ -210,6 +249,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         help=f"frame rate of image-folder clips whose manifest line has no fps (default: {DEFAULT_IMAGE_FPS:g})",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument(
+        "--cut-prefix", action="store_true",
+        help="score each clip from its first incident frame on as its own recording, its normal prefix as "
+        "another (default: off, clips as they are)",
+    )
     return parser
 
 
@@ -221,13 +265,17 @@ def main(args: argparse.Namespace) -> dict[str, float | None]:
         size = (int(config["input_size"][0]), int(config["input_size"][1]))
         window = int(config.get("temporal_window") or 1)
         sample_fps = float(config.get("sample_fps") or 5.0)
+        tails = {str(k): Tail(**v) for k, v in (config.get("tails") or {}).items()}
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataError(f"model {args.model} has an invalid config.json: {exc}") from exc
-    clips, skipped = load_clips(args.data, size, min_frames=window, sample_fps=sample_fps, image_fps=args.image_fps)
+    frame_size = (size[0] * FRAME_SCALE, size[1] * FRAME_SCALE)
+    clips, skipped = load_clips(args.data, frame_size, min_frames=window, sample_fps=sample_fps,
+                                image_fps=args.image_fps)
     report = evaluate_clips(
         module, clips, window, sample_fps,
         {str(k): float(v) for k, v in (config.get("thresholds") or {}).items()},
         None if config.get("threshold") is None else float(config["threshold"]),
+        tails, args.cut_prefix,
     )
     report.skipped = skipped
     metrics = report.metrics()

@@ -31,7 +31,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from training import env
-from training.calibration import calibrate
+from training.calibration import HeldOut, calibrate
 from training.data import (
     DEFAULT_CAMERA,
     DEFAULT_IMAGE_FPS,
@@ -54,6 +54,7 @@ FALSE_ALARM_WEIGHT = 4  # dismissed false-alarm windows are drawn this many time
 INCIDENT_MARGIN = 4.0  # incident windows are pushed to this many times the normal batch's error
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 100  # bounds of the epochs --steps asks for (tiny data: fewer steps)
 EMA_DECAY = 0.998  # the weights kept are an average over the last ~500 steps: less noisy than any one step's
+MOTION_STATS_WINDOWS = 1500  # training windows the per-cell normal speeds are measured on (evenly spread)
 PLATEAU_MIN_GAIN = 0.01  # the held-out loss must fall by this fraction of its best to count as improving
 PLATEAU_FROM = 0.5  # early stopping is armed once this fraction of the steps has run (the learning rate is
 # decaying by then; near the peak rate the held-out loss jumps from epoch to epoch and says little)
@@ -133,6 +134,19 @@ def get_args_parser() -> argparse.ArgumentParser:
         help=f"widths of the predictor's three encoder stages (default: {' '.join(map(str, DEFAULTS.channels))})",
     )
     parser.add_argument(
+        "--motion-weight", type=float, default=DEFAULTS.motion_weight,
+        help=f"weight of the motion map in the fused score, 0 = prediction error only (default: {DEFAULTS.motion_weight:g})",
+    )
+    parser.add_argument(
+        "--prediction-weight", type=float, default=DEFAULTS.prediction_weight,
+        help="weight of the prediction-error map in the fused score, 0 = motion only "
+        f"(default: {DEFAULTS.prediction_weight:g})",
+    )
+    parser.add_argument(
+        "--false-alarms-per-hour", type=float, default=DEFAULTS.false_alarms_per_hour,
+        help=f"calibration target per camera (default: {DEFAULTS.false_alarms_per_hour:g})",
+    )
+    parser.add_argument(
         "--sample-fps", type=float, default=DEFAULTS.sample_fps,
         help=f"rate the worker samples frames at; window frames are this far apart (default: {DEFAULTS.sample_fps:g})",
     )
@@ -175,6 +189,8 @@ class WindowSet:
     holdout: dict[str, torch.Tensor]  # camera -> n x W, in time order
     incidents: torch.Tensor  # n x T
     false_alarm_windows: int
+    normal: torch.Tensor  # n x W: the normal windows trained on, as the scorer takes them (motion statistics)
+    holdout_hours: dict[str, float]  # camera -> hours of footage its held-out windows span
 
 
 def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
@@ -182,6 +198,7 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
     windows (at least one) are held out for calibration."""
     frames, offset = [], 0
     normal: dict[str, list[torch.Tensor]] = {}
+    seconds: dict[str, list[torch.Tensor]] = {}  # per normal window: 1 / its clip's fps
     weights: dict[str, list[torch.Tensor]] = {}
     incidents = []
     t = config.temporal_window
@@ -190,10 +207,11 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
         in_incident = clip.is_incident[idx].any(dim=1)
         frames.append(clip.frames)
         normal.setdefault(clip.camera_id, []).append(idx[~in_incident] + offset)
+        seconds.setdefault(clip.camera_id, []).append(torch.full((int((~in_incident).sum()),), 1.0 / clip.fps))
         weights.setdefault(clip.camera_id, []).append(clip.is_false_alarm[idx[~in_incident, -1]])
         incidents.append(idx[clip.is_incident[idx[:, -1]], -t:] + offset)
         offset += len(clip.frames)
-    train, holdout, false_alarm_windows = [], {}, 0
+    train, holdout, false_alarm_windows, full, hours = [], {}, 0, [], {}
     for camera, parts in normal.items():
         windows = torch.cat(parts)
         is_false_alarm = torch.cat(weights[camera])
@@ -204,24 +222,33 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
         false_alarm_windows += int(fa.sum())
         train += [keep, keep[fa].repeat(FALSE_ALARM_WEIGHT - 1, 1)]
         holdout[camera] = windows[-n_holdout:]
+        hours[camera] = float(torch.cat(seconds[camera])[-n_holdout:].sum()) / 3600.0
+        full.append(windows[:-n_holdout])
     return WindowSet(
         frames=torch.cat(frames),
         train=torch.cat(train),
         holdout=holdout,
         incidents=torch.cat(incidents),
         false_alarm_windows=false_alarm_windows,
+        normal=torch.cat(full),
+        holdout_hours=hours,
     )
 
 
 def batch_windows(frames: torch.Tensor, config: ModelConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """uint8 B x T x 3 x h x w windows -> float B x T x h x w greyscale; with a generator, augmented (one
-    brightness gain, mirror and translation per window)."""
+    """uint8 B x T x 3 x H x W windows (frames at `flow_size`) -> float B x T x h x w greyscale at
+    `input_size`, resized as the scorer does; with a generator, augmented (one brightness gain, mirror
+    and translation per window)."""
     x = frames.float().div(255.0)
     b, _, _, h, w = x.shape
     if generator is not None:
         gain = 1.0 + (torch.rand(b, 1, 1, 1, 1, generator=generator) * 2.0 - 1.0) * config.brightness
         x = (x * gain).clamp(0.0, 1.0)
-    grey = to_grey(x)  # B x T x h x w
+    grey = to_grey(x)  # B x T x H x W
+    if (h, w) != config.input_size:
+        grey = F.interpolate(grey.reshape(b * grey.shape[1], 1, h, w), size=config.input_size, mode="bilinear",
+                             align_corners=False, antialias=True).reshape(b, -1, *config.input_size)
+        h, w = config.input_size
     if generator is not None and config.flip:
         mirror = torch.rand(b, generator=generator) < 0.5
         grey = torch.where(mirror.view(b, 1, 1, 1), grey.flip(-1), grey)
@@ -275,7 +302,8 @@ def main(args: argparse.Namespace) -> dict:
         config = (
             ModelConfig(**resumed["config"]) if resumed else ModelConfig(
                 input_size=tuple(args.input_size), temporal_window=args.temporal_window, sample_fps=args.sample_fps,
-                score_frames=args.score_frames, channels=tuple(args.channels),
+                score_frames=args.score_frames, channels=tuple(args.channels), motion_weight=args.motion_weight,
+                prediction_weight=args.prediction_weight, false_alarms_per_hour=args.false_alarms_per_hour,
             )
         )
     except (ValueError, TypeError) as exc:
@@ -283,7 +311,7 @@ def main(args: argparse.Namespace) -> dict:
 
     train = manifest_for_videos(args.train, args.model_dir / GENERATED_MANIFEST_DIR, args.camera_id)
     clips, skipped = load_clips(
-        train, config.input_size, min_frames=config.input_window, sample_fps=config.sample_fps,
+        train, config.flow_size, min_frames=config.input_window, sample_fps=config.sample_fps,
         max_frames=args.max_frames_per_clip, image_fps=args.image_fps,
     )
     data = build_windows(clips, config)
@@ -342,14 +370,15 @@ def main(args: argparse.Namespace) -> dict:
     if plateau.best_state is not None:
         predictor.load_state_dict(plateau.best_state)
         holdout_loss = plateau.best_loss
-    train_seconds = time.monotonic() - started
 
     scorer = AnomalyScorer(predictor.cpu().eval(), config).eval()
-    holdout_maps = {
-        camera: score_windows(scorer, data.frames, windows, config.input_window)
-        for camera, windows in data.holdout.items()
-    }
-    calibration = calibrate(holdout_maps, config)
+    fit_normal_stats(scorer, data, config)
+    train_seconds = time.monotonic() - started
+    holdout = {}
+    for camera, windows in data.holdout.items():
+        scores, maps = score_windows(scorer, data.frames, windows, config.input_window)
+        holdout[camera] = HeldOut(scores=scores, maps=maps, hours=data.holdout_hours[camera])
+    calibration = calibrate(holdout, config)
     metrics: dict[str, float | None] = {
         "train_loss": train_loss,
         "holdout_loss": holdout_loss,
@@ -357,10 +386,13 @@ def main(args: argparse.Namespace) -> dict:
         "holdout_score_max": calibration.holdout_score_max,
         "threshold": calibration.threshold,
         "region_threshold": calibration.region_threshold,
+        "false_alarms_per_hour_predicted": max(calibration.predicted_false_alarms_per_hour.values()),
+        "motion_scale": float(scorer.motion_scale),
+        "prediction_scale": float(scorer.prediction_scale),
     }
     if args.validation is not None:
         val_clips, _ = load_clips(
-            args.validation, config.input_size, min_frames=config.input_window, sample_fps=config.sample_fps,
+            args.validation, config.flow_size, min_frames=config.input_window, sample_fps=config.sample_fps,
             image_fps=args.image_fps,
         )
         report = evaluate_clips(scorer, val_clips, config.input_window, config.sample_fps,
@@ -377,6 +409,11 @@ def main(args: argparse.Namespace) -> dict:
             "threshold": calibration.threshold,
             "thresholds": calibration.thresholds,
             "region_threshold": calibration.region_threshold,
+            "false_alarms_per_hour": config.false_alarms_per_hour,
+            # the generalized Pareto tail of each camera's held-out scores (training.tail), and the false
+            # alarms per hour it predicts at the camera's threshold
+            "tails": {camera: tail.to_dict() for camera, tail in calibration.tails.items()},
+            "false_alarms_per_hour_predicted": calibration.predicted_false_alarms_per_hour,
             "metrics": metrics,
             "training": {
                 "epochs": epochs, "epochs_run": epochs_run, "best_epoch": plateau.best_epoch,
@@ -508,14 +545,57 @@ def gradient_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return loss
 
 
-def score_windows(scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int) -> torch.Tensor:
-    """Score maps of the given windows (rows of frame indices), in order."""
-    maps = []
+def score_windows(
+    scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, maps) of the given windows (rows of frame indices), in order."""
+    scores, maps = [], []
     with torch.inference_mode():
         for start in range(0, len(windows), 128):
             items = frames[windows[start : start + 128]].permute(0, 1, 3, 4, 2)
-            maps.append(scorer(items[:, 0] if window == 1 else items)[1])
-    return torch.cat(maps)
+            s, m = scorer(items[:, 0] if window == 1 else items)
+            scores.append(s)
+            maps.append(m)
+    return torch.cat(scores), torch.cat(maps)
+
+
+def window_components(
+    scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The unscaled (motion, prediction) maps of the given windows, in order."""
+    motion, prediction = [], []
+    with torch.inference_mode():
+        for start in range(0, len(windows), 128):
+            items = frames[windows[start : start + 128]].permute(0, 1, 3, 4, 2)
+            m, p = scorer.components(items[:, 0] if window == 1 else items)
+            motion.append(m)
+            prediction.append(p)
+    return torch.cat(motion), torch.cat(prediction)
+
+
+def fit_normal_stats(scorer: AnomalyScorer, data: WindowSet, config: ModelConfig) -> None:
+    """The scorer's normal statistics: each cell's normal speed (`motion_quantile` of its speeds over
+    the training windows, at most `MOTION_STATS_WINDOWS` of them evenly spread), then the two maps'
+    scales (`fusion_quantile` of the held-out normal frames' maxima of each raw map; the motion scale at
+    least `motion_floor`: in a still scene the speeds are codec noise, a scale fitted to them would turn
+    the noise of a few frames into an alarm). Held-out windows
+    never feed the per-cell speeds: the threshold is calibrated on them."""
+    scorer.set_normal_stats(torch.zeros_like(scorer.motion_normal), 1.0, 1.0)
+    rows = data.normal
+    if len(rows) > MOTION_STATS_WINDOWS:
+        rows = rows[torch.linspace(0, len(rows) - 1, MOTION_STATS_WINDOWS).round().long()]
+    speeds, _ = window_components(scorer, data.frames, rows, config.input_window)
+    normal = torch.quantile(speeds.flatten(1).double(), config.motion_quantile, dim=0).float().view(speeds.shape[1:])
+    held = torch.cat(list(data.holdout.values()))
+    speed, prediction = window_components(scorer, data.frames, held, config.input_window)
+    motion_scale = max(config.motion_floor,
+                       float(torch.quantile(speed.flatten(1).amax(dim=1).double(), config.fusion_quantile)))
+    prediction_scale = float(torch.quantile(prediction.flatten(1).amax(dim=1).double(), config.fusion_quantile))
+    scorer.set_normal_stats(normal, motion_scale, prediction_scale)
+    logger.info(
+        "normal cell speed median %.3g, max %.3g px; scales: motion %.3g px, prediction %.3g",
+        float(normal.median()), float(normal.max()), motion_scale, prediction_scale,
+    )
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -131,10 +131,11 @@ def test_validation_channel_reports_val_metrics(make_video, write_manifest, tmp_
     ]))
 
     # THEN val metrics, printed as name=value: the intruder is found, and its frames rank above the
-    # empty scene's (not perfectly: the 10 frames just after it vanishes still have it in their window)
+    # empty scene's (not perfectly: the 10 frames just after it vanishes still have it in their window,
+    # and its vanishing is motion too: 0.89 with the motion cue, 0.9+ with prediction error alone)
     metrics = config["metrics"]
     assert metrics["val_event_recall"] == 1.0
-    assert metrics["val_auc"] > 0.9
+    assert metrics["val_auc"] > 0.85
     assert f"val_auc={metrics['val_auc']:.6g}" in capsys.readouterr().out
 
 

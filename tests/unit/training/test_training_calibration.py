@@ -5,44 +5,41 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.calibration import calibrate, min_max_per_clip, rate_threshold, roc_auc, runs_above
+from training.calibration import HeldOut, calibrate, min_max_per_clip, roc_auc, runs_above
 from training.model import AnomalyScorer, ModelConfig, Predictor
+from training.tail import MIN_PEAKS
 from training.windows import window_indices
 
 
-def test_calibration_is_max_held_out_score_times_margin_when_held_out_footage_is_short():
-    # GIVEN held-out score maps of two cameras (scores 0.1 / 0.2 for cam-a, 0.4 for cam-b): seconds, not hours
-    maps = {
-        "cam-a": torch.tensor([[[0.1, 0.0]], [[0.05, 0.2]]]),
-        "cam-b": torch.tensor([[[0.4, 0.0]]]),
-    }
+def _held_out(scores: torch.Tensor, hours: float) -> HeldOut:
+    return HeldOut(scores=scores, maps=scores.view(-1, 1, 1), hours=hours)
 
-    # WHEN calibrated for 1 false alarm per hour with the default margin 1.25
-    calibration = calibrate(maps, ModelConfig())
 
-    # THEN no run may pass: per-camera max x margin, the global default is the highest, regions below it
-    assert calibration.thresholds == pytest.approx({"cam-a": 0.25, "cam-b": 0.5})
-    assert (calibration.threshold, calibration.holdout_score_max) == pytest.approx((0.5, 0.4))
+def test_threshold_is_extrapolated_from_the_tail_and_never_below_the_highest_held_out_score():
+    # GIVEN two cameras' held-out scores: cam-a 0.1 h of exponential(1) noise, cam-b a few seconds
+    generator = torch.Generator().manual_seed(0)
+    noise = -torch.rand(1800, generator=generator, dtype=torch.float64).log()
+    held = {"cam-a": _held_out(noise, 0.1), "cam-b": _held_out(torch.tensor([0.1, 0.4, 0.2]), 0.001)}
+
+    # WHEN calibrated for 1 false alarm per hour
+    calibration = calibrate(held, ModelConfig())
+
+    # THEN cam-a's threshold is where the fitted tail crosses 1 run per hour (above every held-out
+    # score: 1,800 frames in 0.1 h cannot show a 1-per-hour event); cam-b's 3 scores have no tail to
+    # fit: its highest score x the margin 1.25
+    tail = calibration.tails["cam-a"]
+    assert calibration.thresholds["cam-a"] == pytest.approx(tail.threshold_for(1.0))
+    assert calibration.thresholds["cam-a"] > float(noise.max())
+    assert calibration.predicted_false_alarms_per_hour["cam-a"] == pytest.approx(1.0)
+    assert calibration.tails["cam-b"].peaks < MIN_PEAKS
+    assert calibration.thresholds["cam-b"] == pytest.approx(0.5)
+    assert calibration.threshold == max(calibration.thresholds.values())
     assert 0 < calibration.region_threshold <= calibration.threshold
 
 
-def test_rate_threshold_allows_one_run_per_hour_of_held_out_footage():
-    # GIVEN 2 hours of held-out scores at 5 fps (36,000), flat at 0 but for three bursts: 5.0, 3.0, 2.0
-    scores = torch.zeros(36_000)
-    scores[100:103], scores[20_000:20_004], scores[30_000] = 5.0, 3.0, 2.0
-
-    # WHEN the threshold for 1 false alarm per hour is chosen THEN two runs may pass it: 3.0 leaves one (5.0)
-    # above it, 2.0 leaves two; the lowest threshold with at most two runs above is 2.0
-    assert rate_threshold(scores, 5.0, 1.0) == 2.0
-    assert runs_above(scores, 2.0) == 2
-    # AND at 0.5 per hour (one run allowed), and for an hour's footage at 0 per hour (none allowed)
-    assert rate_threshold(scores, 5.0, 0.5) == 3.0
-    assert rate_threshold(scores, 5.0, 0.0) == 5.0
-
-
-def test_standardised_negative_threshold_is_still_raised_by_the_margin():
-    calibration = calibrate({"c": torch.tensor([[[-2.0]], [[-1.0]]])}, ModelConfig())
-    assert calibration.threshold == pytest.approx(-0.75)
+def test_runs_above_counts_runs_not_frames():
+    scores = torch.tensor([0.0, 5.0, 5.0, 0.0, 3.0, 0.0, 2.0])
+    assert [runs_above(scores, t) for t in (1.0, 2.5, 4.0, 6.0)] == [3, 2, 1, 0]
 
 
 def test_roc_auc_and_per_clip_normalisation():
@@ -80,11 +77,11 @@ def test_scorer_takes_frames_or_windows_of_any_size(window, score_frames, shape)
 
 
 def test_a_frames_map_is_the_mean_of_its_last_predictions_maps():
-    # GIVEN a temporal scorer averaging 3 predictions of 3-frame windows, and the same network scoring
+    # GIVEN a temporal scorer (prediction error only) averaging 3 predictions of 3-frame windows, and the same network scoring
     # one prediction at a time
     torch.manual_seed(0)
-    config = ModelConfig(input_size=(48, 80), temporal_window=3, score_frames=3, top_blocks=2)
-    single = ModelConfig(input_size=(48, 80), temporal_window=3, score_frames=1, top_blocks=2)
+    config = ModelConfig(input_size=(48, 80), temporal_window=3, score_frames=3, top_blocks=2, motion_weight=0)
+    single = ModelConfig(input_size=(48, 80), temporal_window=3, score_frames=1, top_blocks=2, motion_weight=0)
     predictor = Predictor(config).eval()
     averaged, one = AnomalyScorer(predictor, config).eval(), AnomalyScorer(predictor, single).eval()
     frames = torch.randint(0, 256, (2, 5, 48, 80, 3), dtype=torch.uint8)
