@@ -20,7 +20,8 @@ Measures:
    - lost response: one invocation of 100 alerts where every `--lost-every`-th Publish reaches SNS but
      its response is lost; the function resends those flagged `possible_duplicate`, so duplicates
      equal lost responses and all are flagged.
-   `--faults-only` runs just these (a short smoke run: `--faults-only --outage-s 3 --outage-alerts 10`).
+   The outages default to 60 s and 10 min. `--faults-only` runs just these (a short smoke run:
+   `--faults-only --outage-s 3 --outage-alerts 10`).
 
 Every figure is against moto on this machine, not AWS; with other work on the CPU they are pessimistic.
 Results go to bench/results/alerts.json.
@@ -434,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the mapping's batching window (default 0.2, as the demo)",
     )
     parser.add_argument("--lambda-batches", type=int, default=3, help="invocations of 100 alerts (default 3)")
-    parser.add_argument("--outage-s", type=float, default=12.0, help="SNS outage of the outage run, s (default 12)")
+    parser.add_argument("--outage-s", type=float, nargs="+", default=[60.0, 600.0],
+                        help="SNS outages, one run each, s (default: 60 600, issue 15's minute and ten minutes)")
     parser.add_argument("--outage-alerts", type=int, default=20, help="alerts in the outage run (default 20)")
     parser.add_argument("--lost-every", type=int, default=10, help="lose every n-th Publish response (default 10)")
     parser.add_argument("--faults-only", action="store_true", help="run only the outage and lost-response runs")
@@ -503,25 +505,28 @@ def faults_main(args: argparse.Namespace) -> int:
 
 
 def print_faults(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]:
-    print(f"==> outage: {args.outage_alerts} alerts, SNS down {args.outage_s:g} s, Terraform mapping settings", flush=True)
-    outage = bench_outage(stack, args.outage_alerts, args.outage_s)
-    print(
-        f"outage: delivered {outage['delivered']}, distinct {outage['distinct']}/{outage['alerts']}, "
-        f"duplicates {outage['duplicates']}, discarded {outage['discarded']} (all in {outage['recovered_after_s']} s)"
-    )
+    outages = []
+    for outage_s in args.outage_s:
+        print(f"==> outage: {args.outage_alerts} alerts, SNS down {outage_s:g} s, Terraform mapping settings", flush=True)
+        outage = bench_outage(stack, args.outage_alerts, outage_s)
+        outages.append(outage)
+        print(
+            f"outage {outage_s:g} s: delivered {outage['delivered']}, distinct {outage['distinct']}/{outage['alerts']}, "
+            f"duplicates {outage['duplicates']}, discarded {outage['discarded']} (all in {outage['recovered_after_s']} s)"
+        )
     print(f"==> lost response: {LAMBDA_BATCH} alerts, every {args.lost_every}th Publish response lost", flush=True)
     lost = bench_lost_response(stack, args.lost_every)
     print(
         f"lost response: delivered {lost['delivered']}, distinct {lost['distinct']}/{lost['alerts']}, duplicates "
         f"{lost['duplicates']} ({lost['flagged']} flagged possible_duplicate; {lost['lost_responses']} responses lost)"
     )
-    return {"outage": outage, "lost_response": lost}
+    return {"outages": outages, "lost_response": lost}
 
 
 def faults_ok(faults: dict[str, Any]) -> bool:
-    outage, lost = faults["outage"], faults["lost_response"]
+    lost = faults["lost_response"]
     return (
-        outage["distinct"] == outage["alerts"] and outage["duplicates"] == 0
+        all(o["distinct"] == o["alerts"] and o["duplicates"] == 0 for o in faults["outages"])
         and lost["distinct"] == lost["alerts"] and lost["duplicates"] == lost["flagged"] == lost["lost_responses"]
     )  # fmt: skip
 
