@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,18 +46,27 @@ def console_url(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Ite
     create_console_tables(dynamodb, "vigil-alert-history", "vigil-console-audit")
     alerts = seed(s3, dynamodb, bucket=local_stack.names.bucket, history_table="vigil-alert-history",
                   state_table=local_stack.names.state_table)
-    settings = ConsoleSettings(token=TOKEN, local_operator="night-shift")
+    with running_console("night-shift") as url:
+        yield url, sorted(alerts, key=lambda a: a.started_at)
+
+
+@contextmanager
+def running_console(operator: str) -> Iterator[str]:
+    """A console process's app on a port of its own, over this test's store (moto): its URL."""
+    settings = ConsoleSettings(token=TOKEN, local_operator=operator)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="console", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"console-{operator}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         assert time.monotonic() < deadline, "console did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", sorted(alerts, key=lambda a: a.started_at)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_operator_reviews_an_alert_in_chromium(console_url, local_stack: LocalStack) -> None:
@@ -211,3 +221,40 @@ def test_triage_three_alerts_by_keyboard_and_a_stale_form_is_refused(console_url
     body = local_stack.client("s3").get_object(Bucket=local_stack.names.bucket,
                                                Key=feedback_key(alerts[0].camera_id, newest_first[2]))
     assert json.loads(body["Body"].read())["label"] == "false_alarm"
+
+
+def test_two_consoles_on_one_store_see_each_others_reviews_and_refuse_a_stale_one(
+    console_url, local_stack: LocalStack
+) -> None:
+    # GIVEN two consoles (two tasks behind the load balancer) over the same tables and bucket
+    base_a, alerts = console_url
+    newest_alert = max(alerts, key=lambda a: a.started_at)
+    newest = newest_alert.alert_id
+    with running_console("day-shift") as base_b, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            night = browser.new_page(viewport={"width": 1440, "height": 900})
+            night.goto(f"{base_a}/alerts?token={TOKEN}")
+            day = browser.new_page(viewport={"width": 1440, "height": 900})
+            day.goto(f"{base_b}/alerts?token={TOKEN}")
+            day.goto(f"{base_b}/alerts/{newest}")
+            # WHEN the night shift marks the alert a false alarm on console A
+            night.goto(f"{base_a}/alerts/{newest}")
+            night.wait_for_selector("form.review")
+            night.click("button.btn-false")
+            night.wait_for_url(f"{base_a}/alerts/{newest}*")
+            # THEN the day shift's form on console B, loaded before, is refused with what changed
+            with day.expect_response(lambda r: r.url.endswith("/review")) as answer:
+                day.click("button.btn-incident")
+            assert answer.value.status == 409
+            assert 'it is now "false alarm by night-shift' in day.inner_text("main")
+            # AND console B shows the review once reloaded
+            day.goto(f"{base_b}/alerts")
+            assert day.inner_text(f'tr[data-alert-id="{newest}"] td.review').startswith("false alarm by night-shift")
+        finally:
+            browser.close()
+    # AND the training label is the night shift's: the refused review did not overwrite it
+    body = local_stack.client("s3").get_object(Bucket=local_stack.names.bucket,
+                                               Key=feedback_key(newest_alert.camera_id, newest))
+    label = json.loads(body["Body"].read())
+    assert (label["label"], label["operator"]) == ("false_alarm", "night-shift")
