@@ -28,11 +28,11 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -59,7 +59,7 @@ SERVER_TIMING_HEADER = "Server-Timing"
 
 class ServerTiming:
     """Where a request's time went on the server, as a `Server-Timing` header (W3C): `read` (the body
-    off the socket), `queue` (waiting for a handler thread), `decode` (`input_fn`), `predict`
+    off the socket), `queue` (waiting for the inference thread), `decode` (`input_fn`), `predict`
     (`predict_fn`: the model lock and the forward pass), `encode` (`output_fn`), `resume` (back on the
     event loop). `make bench-inference` subtracts their sum from what the client saw: the rest is
     the network and HTTP."""
@@ -99,8 +99,14 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 
 def create_app(model_dir: str | Path, timeout_s: float | None = None) -> Starlette:
-    """An app serving the model in `model_dir` (loaded now, so `/ping` is 200 from the first request)."""
-    model: LoadedModel = model_fn(model_dir)
+    """An app serving the model in `model_dir` (loaded now, so `/ping` is 200 from the first request).
+
+    The model is loaded, warmed up and run in one thread of its own, never elsewhere: every thread that
+    calls torch gets an OpenMP team whose workers spin on the cores after each parallel region, so a
+    pool of request threads made each forward pass compete with the idle teams of the others (+6 ms
+    on a 10 ms batch-1 forward on 2 cores, `make bench-inference`, issue 20)."""
+    inference_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    model: LoadedModel = inference_thread.submit(model_fn, model_dir).result()
     timeout_s = env.TIMEOUT_S if timeout_s is None else timeout_s
 
     async def ping(request: Request) -> Response:
@@ -124,7 +130,9 @@ def create_app(model_dir: str | Path, timeout_s: float | None = None) -> Starlet
             return payload
 
         try:
-            payload = await asyncio.wait_for(run_in_threadpool(handle), timeout=timeout_s)
+            payload = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(inference_thread, handle), timeout=timeout_s
+            )
         except InferenceError as exc:
             if exc.status >= 500:
                 logger.exception("invocation failed")
