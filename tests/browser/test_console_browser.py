@@ -10,20 +10,16 @@ to out/console.png). Skipped, with the reason, when /usr/bin/chromium or Playwri
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
+from served_console import served_console
 
 from archive.keys import feedback_key
-from console.app import create_app
 from console.settings import ConsoleSettings
 from local.console_seed import create_console_tables, seed
-from local.stack import LocalStack, free_port
+from local.stack import LocalStack
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUT = Path(__file__).resolve().parents[2] / "out"
@@ -50,23 +46,9 @@ def console_url(local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Ite
         yield url, sorted(alerts, key=lambda a: a.started_at)
 
 
-@contextmanager
-def running_console(operator: str) -> Iterator[str]:
-    """A console process's app on a port of its own, over this test's store (moto): its URL."""
-    settings = ConsoleSettings(token=TOKEN, local_operator=operator)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"console-{operator}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "console did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def running_console(operator: str):
+    """A console (one task behind the load balancer) signed into as `operator`, over this test's store."""
+    return served_console(ConsoleSettings(token=TOKEN, local_operator=operator), name=f"console-{operator}")
 
 
 def test_operator_reviews_an_alert_in_chromium(console_url, local_stack: LocalStack) -> None:

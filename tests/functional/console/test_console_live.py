@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from console_world import World, make_settings
+from served_console import served_console
 
 from alert_lambda.history import record_alert
 from console.access import SiteAccess
-from console.app import create_app
 from console.cameras import CameraStatus
 from contracts.alert import utc_iso
 from local.console_seed import _serialize
-from local.stack import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,17 +26,8 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def served(world: World) -> Iterator[tuple[str, object]]:
     settings = make_settings()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "console did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", settings
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_console(settings) as url:
+        yield url, settings
 
 
 def read_events(lines: Iterator[str], wanted: str, seconds: float) -> list[dict]:

@@ -9,11 +9,8 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 from console_world import World, make_settings
-
-from console.app import create_app
-from local.stack import free_port
+from served_console import served_console
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,15 +18,6 @@ pytestmark = pytest.mark.timeout(120)
 def test_healthz_stays_fast_while_a_worst_case_listing_is_hammered(world: World) -> None:
     # GIVEN the console served by uvicorn over the seeded world
     settings = make_settings()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "console did not start"
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
     heavy: list[tuple[int, float]] = []
     stop = threading.Event()
 
@@ -44,7 +32,7 @@ def test_healthz_stays_fast_while_a_worst_case_listing_is_hammered(world: World)
                     heavy.append((response.status_code, time.monotonic() - started))
                     started = time.monotonic()
 
-    try:
+    with served_console(settings) as base:
         # WHEN one operator keeps asking for the widest listing that matches nothing
         hammering = threading.Thread(target=hammer, name="hammer", daemon=True)
         hammering.start()
@@ -58,9 +46,6 @@ def test_healthz_stays_fast_while_a_worst_case_listing_is_hammered(world: World)
                 time.sleep(0.1)
         stop.set()
         hammering.join(timeout=30)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     # THEN every heavy request was answered (200 within the query budget, or 400 for year 1) in < 2 s
     assert heavy and {status for status, _ in heavy} == {200, 400}
     assert max(seconds for _, seconds in heavy) < 2.0, heavy
