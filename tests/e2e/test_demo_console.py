@@ -23,6 +23,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from console_from_demo import CSRF, SEEN, review_in_console_from_demo
 from starlette.testclient import TestClient
 
 from archive.keys import feedback_key
@@ -42,8 +43,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROW = re.compile(r'class="alert-row" data-alert-id="([0-9a-f-]+)"')
 CAMERA_ROW = re.compile(r'class="camera-row" data-camera-id="([^"]+)"')
 RECT = re.compile(r'<rect class="region" x="([0-9.e-]+)" y="([0-9.e-]+)" width="([0-9.e-]+)" height="([0-9.e-]+)"')
-CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-SEEN = re.compile(r'name="seen" value="([^"]+)"')
 ORIGIN = "http://127.0.0.1:8080"
 
 
@@ -283,34 +282,14 @@ def test_reviews_in_the_console_from_demo_are_saved_back_for_training(short_demo
     # GIVEN a copy of the demo's output folder (the shared run stays as it is) and the console over it
     out = tmp_path / "demo"
     shutil.copytree(short_demo_run.out, out)
-    token = json.loads((out / "console.json").read_text())["token"]
     [alert] = short_demo_run.alerts
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
     log = tmp_path / "console.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "local.console", "--from-demo", str(out), "--port", str(port)],
-                                stdout=sink, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while "first alert:" not in log.read_text() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        # WHEN the operator marks the run's alert a false alarm, then stops the console (SIGTERM, as Ctrl+C)
-        with httpx.Client(base_url=origin) as browser:
-            assert browser.get(f"/alerts?token={token}").status_code == 303
-            page = browser.get(f"/alerts/{alert.alert_id}").text
-            response = browser.post(f"/alerts/{alert.alert_id}/review", headers={"Origin": origin}, data={
-                "label": "false_alarm", "csrf_token": CSRF.search(page).group(1), "seen": SEEN.search(page).group(1)})
-            assert response.status_code == 303
-        proc.terminate()
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # WHEN the operator marks the run's alert a false alarm, then stops the console (SIGTERM, as Ctrl+C)
+    status, returncode = review_in_console_from_demo(out, alert.alert_id, "false_alarm", log)
+    assert status == 303
     # THEN the console saved its world back to the demo's state folder, and said so
     printed = log.read_text()
-    assert proc.returncode == 0, printed
+    assert returncode == 0, printed
     assert f"==> saved this console's alerts and reviews back to {out / 'state'} (" in printed
     # AND the review is there: the feedback label, and the false_alarm event on the alert clip's manifest line
     bucket = out / "state" / "s3" / alert.clip.bucket

@@ -10,19 +10,15 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from console_from_demo import review_in_console_from_demo
 from synthetic_video import render_scene, write_h264
 
 from local import demo
-from local.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-SEEN = re.compile(r'name="seen" value="([^"]+)"')
 WINDOWS = re.compile(r"train_windows=(\d+) holdout_windows=\d+ incident_windows=\d+ false_alarm_windows=(\d+)")
 
 
@@ -58,29 +54,10 @@ def test_own_videos_to_a_model_that_learnt_the_review(tmp_path: Path) -> None:
     assert alerts, "the intruder was notified"
     alert_id = alerts[0]["alert_id"]
     # AND mark the alert a false alarm in the console over that run, then stop the console
-    token = json.loads((out / "console.json").read_text())["token"]
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
     log = tmp_path / "console.log"
-    with log.open("w") as sink:
-        console = subprocess.Popen([sys.executable, "-m", "local.console", "--from-demo", str(out), "--port", str(port)],
-                                   cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while "Vigil console" not in log.read_text() and time.monotonic() < deadline and console.poll() is None:
-            time.sleep(0.2)
-        with httpx.Client(base_url=origin, timeout=30) as browser:
-            assert browser.get(f"/alerts?token={token}").status_code == 303
-            page = browser.get(f"/alerts/{alert_id}").text
-            review = browser.post(f"/alerts/{alert_id}/review", headers={"Origin": origin}, data={
-                "label": "false_alarm", "csrf_token": CSRF.search(page).group(1), "seen": SEEN.search(page).group(1)})
-            assert review.status_code == 303
-        console.terminate()
-        assert console.wait(timeout=60) == 0, log.read_text()[-2000:]
-    finally:
-        if console.poll() is None:
-            console.kill()
-            console.wait()
+    status, returncode = review_in_console_from_demo(out, alert_id, "false_alarm", log)
+    assert status == 303
+    assert returncode == 0, log.read_text()[-2000:]
     # AND train again on the demo's folder
     printed_training = train(out, tmp_path / "model-2")
     # THEN the second model learnt the dismissed alert's footage as normal (its false-alarm windows)
