@@ -77,19 +77,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
     """Raise `PortInUseError` with a readable message when `port` cannot be bound."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(
-                    f"port {port} on {host} is already in use; stop what holds it or pick another port"
-                ) from exc
-            raise
+    listening_socket(host, port).close()
 
 
-def checked_listener(host: str, port: int) -> Listener:
-    """The address to serve on, bound and listening before anything else starts (`port` 0: a free one)."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host`:`port` and listening (`port` 0: a free one); `PortInUseError` with a
+    readable message when the port is taken."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -102,6 +95,12 @@ def checked_listener(host: str, port: int) -> Listener:
             ) from exc
         raise
     sock.listen(128)
+    return sock
+
+
+def checked_listener(host: str, port: int) -> Listener:
+    """The address to serve on, bound and listening before anything else starts (`port` 0: a free one)."""
+    sock = listening_socket(host, port)
     return Listener(host, int(sock.getsockname()[1]), sock)
 
 
