@@ -345,7 +345,8 @@ class Worker:
             )
             if alert is not None:
                 self._emit(alert, frame)
-            states[i] = self.policy.snapshot()
+            if self.progress is not None:  # only checkpoints keep it: no dict per frame for files and RTSP
+                states[i] = self.policy.snapshot()
             if self.scores is not None:
                 self._submit_traces(self.scores.add(frame.pts_s, result.score))
         self.last_analysed = LastAnalysed(batch[-1].captured_at, lag_s, response.model_version, threshold)
