@@ -7,7 +7,11 @@
      "state": "analysing" | "silent" | "reconnecting" | "stopped",
      "last_frame_at": "<ISO Z: capture (producer) time of the last analysed frame>",
      "lag_ms": <capture -> analysed of that frame>, "model_version": "...", "threshold": <number>,
-     "worker_id": "<task id>", "updated_at": "<ISO Z>"}
+     "worker_id": "<task id>", "updated_at": "<ISO Z>",
+     "scene_revision": <the camera scene item's revision in use>, "scene_error": "<why the newest was refused>"}
+
+`scene_revision` and `scene_error` are optional (absent in items written before live scenes, and
+when the worker runs its configured scene): the console shows a refused scene item on the Cameras page.
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ class CameraStatus(BaseModel):
     threshold: float | None = Field(default=None, description="Alert threshold in use for the camera.")
     worker_id: str | None = Field(default=None, description="The worker task that owns the camera.")
     updated_at: AwareDatetime = Field(description="When the worker wrote this status (UTC).")
+    scene_revision: int | None = Field(
+        default=None, ge=0, description="Revision of the camera's scene item in use; none: the configured scene."
+    )
+    scene_error: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the newest scene item was refused (field: message); the worker keeps the last good one.",
+    )
 
     @field_serializer("last_frame_at", "updated_at")
     def _iso(self, value: datetime | None) -> str | None:

@@ -33,6 +33,7 @@ from worker.env import (
     ENV_FRAME_SAMPLE_FPS,
 )
 from worker.leases import LeaseManager, LeaseSettings
+from worker.live_scene import live_scene
 from worker.metrics import MetricsReporter, TimedDetector
 from worker.pipeline import build_worker
 from worker.sources import SourceError
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop_event = threading.Event()
     try:
-        worker = build_worker(config, stop_event)
+        worker = build_worker(config, stop_event, scene=live_scene(config))
     except (SourceError, SpoolError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -226,7 +227,8 @@ def run_fleet(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     Supervisor(
-        configs, leases, stop_event=stop_event, metrics_interval_s=args.metrics_interval_s, batcher=batcher
+        configs, leases, stop_event=stop_event, metrics_interval_s=args.metrics_interval_s, batcher=batcher,
+        scene_for=live_scene,
     ).run()
     return EXIT_OK
 

@@ -1,6 +1,7 @@
 """The camera's status item (`contracts.camera_status`) in the state table, which the console's
 Cameras page lists: state (analysing, silent, reconnecting, stopped), last analysed frame, lag,
-model version and threshold in use.
+model version and threshold in use, and the camera's live scene: the revision in use and why a newer
+one was refused (`worker.live_scene`).
 
 `CameraStatusReporter` is a thread of its own beside the worker's reader and analyser. Every
 `poll_s` it reads what the worker keeps anyway (`Worker.last_analysed`, replaced once per analysed
@@ -47,6 +48,16 @@ READER_STATES: dict[ReaderState, CameraState] = {
 """`kvs.reader.ReaderState` -> the state shown."""
 
 
+SceneState = tuple[int | None, str | None]
+"""The live scene's revision in use (None: the configured scene) and its refusal message (None: none)."""
+
+
+def scene_state(scene: Any) -> SceneState:
+    """What a `worker.live_scene.LiveScene` says for the status item (nothing for a plain callable)."""
+    refusal = getattr(scene, "refusal", None)
+    return getattr(scene, "revision", None), refusal.message if refusal is not None else None
+
+
 @dataclass(frozen=True)
 class LastAnalysed:
     """The newest frame the analyser scored, and what it was scored with."""
@@ -88,6 +99,7 @@ class CameraStatusReporter:
         client: Any = None,
         poll_s: float = POLL_S,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        scene: Callable[[], SceneState] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.site = site
@@ -99,6 +111,7 @@ class CameraStatusReporter:
         self.client = client or boto3.client("dynamodb", config=_CLIENT_CONFIG)
         self.poll_s = min(poll_s, interval_s)
         self.now = now
+        self.scene = scene
         self.writes = 0
         self.failures = 0
         self._written_state: CameraState | None = None
@@ -142,6 +155,7 @@ class CameraStatusReporter:
 
     def status(self, state: CameraState, now: datetime | None = None) -> CameraStatus:
         last = self.last_analysed()
+        scene_revision, scene_error = self.scene() if self.scene is not None else (None, None)
         return CameraStatus(
             camera_id=self.camera_id,
             site=self.site,
@@ -152,6 +166,8 @@ class CameraStatusReporter:
             threshold=last.threshold if last else None,
             worker_id=self.worker_id,
             updated_at=now or self.now(),
+            scene_revision=scene_revision,
+            scene_error=scene_error,
         )
 
     def write(self, state: CameraState, now: datetime | None = None) -> bool:
@@ -191,8 +207,9 @@ class CameraStatusReporter:
         return False
 
 
-def status_reporter(worker: Any, worker_id: str | None = None) -> CameraStatusReporter:
-    """The reporter of a `worker.pipeline.Worker`, to the state table of its config."""
+def status_reporter(worker: Any, worker_id: str | None = None, scene: Any = None) -> CameraStatusReporter:
+    """The reporter of a `worker.pipeline.Worker`, to the state table of its config; `scene`: the
+    worker's live scene (`worker.live_scene.LiveScene`), whose revision and refusal it reports."""
     config = worker.config
     return CameraStatusReporter(
         config.camera_id,
@@ -202,4 +219,5 @@ def status_reporter(worker: Any, worker_id: str | None = None) -> CameraStatusRe
         last_analysed=lambda: worker.last_analysed,
         interval_s=config.camera_status.interval_s,
         worker_id=worker_id,
+        scene=(lambda: scene_state(scene)) if scene is not None else None,
     )

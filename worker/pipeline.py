@@ -22,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -34,6 +35,7 @@ from archive.runner import ClipArchiveRunner
 from archive.schedule import ArchiveScheduler, ClipRequest
 from archive.scores import ScoreHistory
 from contracts.alert import AlertRecord
+from contracts.camera_scene import CameraScene
 from contracts.score_trace import ScoreTrace
 from worker.camera_status import CameraStatusReporter, LastAnalysed, status_reporter
 from worker.checkpoints import FragmentProgress
@@ -101,8 +103,10 @@ class Worker:
         progress: FragmentProgress | None = None,
         clips: ClipArchiveRunner | None = None,
         status: CameraStatusReporter | None = None,
+        scene: Callable[[], CameraScene] | None = None,
     ) -> None:
         self.config = config
+        self.scene = scene  # the camera's current scene (worker.live_scene); not used by the analyser yet
         self.status = status  # the camera's status item for the console (worker.camera_status)
         self.last_analysed: LastAnalysed | None = None
         self.clips = clips  # alert clips (and scheduled normal footage) to the archive bucket
@@ -390,13 +394,15 @@ def build_worker(
     *,
     detector: Detector | None = None,
     worker_id: str | None = None,
+    scene: Callable[[], CameraScene] | None = None,
 ) -> Worker:
     """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher,
     the camera's status item in the state table (`camera_status.enabled`).
     The source is opened here, so a missing or unreadable source fails before any thread starts.
     `detector`: instead of a `SageMakerDetector` of the camera's own (fleet mode: one that shares
     the calls of every camera, `worker.batching`). `worker_id`: who owns the camera, in its status
-    (fleet mode: the lease holder; default host-pid)."""
+    (fleet mode: the lease holder; default host-pid). `scene`: the camera's current scene
+    (`worker.live_scene.LiveScene`), which the status item reports too."""
     stop_event = stop_event or threading.Event()
     kvs = build_kvs_source(config, stop_event) if is_kvs(config.source) else None
     source = kvs.source if kvs is not None else AvSource(
@@ -442,11 +448,12 @@ def build_worker(
         stop_event=stop_event,
         progress=kvs.progress if kvs is not None else None,
         clips=build_clip_runner(config),
+        scene=scene,
     )
     if kvs is not None and kvs.checkpoint is not None and kvs.checkpoint.policy is not None:
         worker.policy.restore(kvs.checkpoint.policy)  # an event open at the checkpoint keeps its alert_id
     if config.camera_status.enabled:
-        worker.status = status_reporter(worker, worker_id)
+        worker.status = status_reporter(worker, worker_id, scene=scene)
     return worker
 
 

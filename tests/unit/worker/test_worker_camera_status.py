@@ -205,3 +205,14 @@ def test_camera_state_follows_the_kvs_reader(reader_state, stopping: bool, expec
 def test_a_worker_whose_threads_ended_is_stopped() -> None:
     worker = SimpleNamespace(stop_event=threading.Event(), running=lambda: False, source=SimpleNamespace())
     assert camera_state(worker) == "stopped"
+
+
+def test_the_status_carries_the_live_scenes_revision_and_refusal() -> None:
+    # GIVEN a live scene at revision 4 that refused revision 5
+    client, clock = FakeDynamoDB(), Clock()
+    refusal = "revision 5 refused: zones.0.polygon: a polygon needs at least 3 points, got 2"
+    status = reporter(client, clock, ["analysing"], [FRAME], scene=lambda: (4, refusal))
+    # WHEN it writes THEN the item says both, for the console's Cameras page
+    status.write("analysing")
+    assert client.calls == [{"TableName": "vigil-state", "Item": item("analysing", T0) | {
+        "scene_revision": {"N": "4"}, "scene_error": {"S": refusal}}}]
