@@ -1,16 +1,27 @@
-"""Which sites an operator may see. An operator limited to one site never sees another site's alerts
-or cameras: every query is built from `SiteAccess`, and every item read is checked against it."""
+"""Which sites an operator may see, and what they may change. An operator limited to one site never
+sees another site's alerts or cameras: every query is built from `SiteAccess`, and every item read is
+checked against it.
+
+Roles: every operator reviews alerts of their sites; a `supervisor` also edits the scenes (zones,
+privacy masks, arming schedule) of their sites' cameras. The role comes from the operators file
+(`role`), from a Cognito group named in `VIGIL_CONSOLE_SUPERVISOR_GROUPS` (ALB mode), and is
+`supervisor` for the one start-up token without an operators file (who started the console owns it)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
 ALL_SITES = "*"
+
+Role = Literal["operator", "supervisor"]
+SCENE_EDITORS: frozenset[Role] = frozenset({"supervisor"})
+"""Roles that may change a camera's scene."""
 
 
 class SiteAccess(BaseModel):
@@ -58,6 +69,11 @@ def access_from_claims(
     for group in _strings(claims.get("cognito:groups")):
         access = access.union(SiteAccess.parse(group_sites.get(group, [])))
     return access
+
+
+def role_from_claims(claims: Mapping[str, object], supervisor_groups: Iterable[str]) -> Role:
+    """`supervisor` when one of the operator's `cognito:groups` is a supervisor group."""
+    return "supervisor" if set(_strings(claims.get("cognito:groups"))) & set(supervisor_groups) else "operator"
 
 
 def _strings(value: object) -> list[str]:

@@ -1,7 +1,9 @@
 """The console's web application: routes, page rendering, and the error pages.
 
 Pages (GET): `/alerts` (list with filters), `/alerts/{alert_id}` (one alert: snapshot with regions,
-clip, the score trace around the event, other alerts of the camera, review), `/cameras` (fleet health). Action (POST): `/alerts/{alert_id}/review`.
+clip, the score trace around the event, other alerts of the camera, review), `/cameras` (fleet health),
+`/cameras/{camera_id}/scene` (the camera's zones, privacy masks and arming schedule over its latest
+snapshot). Actions (POST): `/alerts/{alert_id}/review`, `/cameras/{camera_id}/scene` (supervisors).
 `/healthz` answers the load balancer without authentication. Every other route needs an operator
 (`auth`); every POST passes `csrf`. Another site's alert is a 404, as if it did not exist.
 """
@@ -51,15 +53,19 @@ from console.charts import ScoreChart, ScorePoint, TraceChart, fitted_window
 from console.csrf import CsrfRejected
 from console.feedback import write_label
 from console.media import MediaLink, media_link, score_trace
+from console.scenes import SceneConflict, SceneInvalid, SceneView, camera_status, read_scene, save_scene, validate
 from console.settings import ConsoleSettings
 from console.store import VERDICT_TEXT, AlertFilter, AlertRow, AlertStore, ReviewConflict, SeenReview
 from contracts.alert import Severity, utc_iso
+from contracts.camera_status import CameraStatus
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 CHART_WINDOW = timedelta(minutes=30)
 MAX_FORM_BYTES = 8192
+MAX_SCENE_FORM_BYTES = 256 * 1024
+"""A scene form: up to 64 shapes of 64 points and a year of schedule exceptions, URL-encoded JSON."""
 MAX_BULK = 50
 PAGE_SIZE = 25
 KNOWN_EVENT_TYPES = ("scene_anomaly",)
@@ -160,7 +166,7 @@ def render(request: Request, operator: Operator | None, template: str, status_co
 Handler = Callable[[Request, Operator], Response]
 
 
-def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(handler: Handler, max_body: int = MAX_FORM_BYTES) -> Callable[[Request], Awaitable[Response]]:
     """Sign in with `?token=` (local), then require an operator with at least one site.
 
     The handler is plain blocking code (boto3) and runs in Starlette's thread pool, never on the
@@ -175,17 +181,17 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         if operator.access.empty:
             raise Forbidden(f"operator {operator.name} is not assigned to any site")
         if request.method == "POST":
-            request.state.body = await _body(request)
+            request.state.body = await _body(request, max_body)
         return await run_in_threadpool(handler, request, operator)
 
     return endpoint
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, limit: int = MAX_FORM_BYTES) -> bytes:
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > limit:
             raise HTTPException(413, "form too large")
     return body
 
@@ -323,6 +329,7 @@ def alert_page(request: Request, operator: Operator) -> Response:
         chart_svg=chart.svg(), chart_points=len(points),
         trace=trace.trace, trace_svg=trace_svg, trace_missing=trace.missing,
         audit=console.store.audit_trail(alert.alert_id),
+        zone=getattr(alert, "zone", None),  # alert schema 2 names the zone; schema 1 has none
         reviewed=_saved_notice(row, operator, request.query_params.get("reviewed")),
         done=_done_notice(console, operator, request.query_params.get("done")),
         seen_field=SEEN_FIELD,
@@ -524,6 +531,88 @@ def cameras(request: Request, operator: Operator) -> Response:
     return render(request, operator, "cameras.html", rows=rows, now=now)
 
 
+# -- scenes ---------------------------------------------------------------------------------------------
+
+
+def _scene_camera(request: Request, operator: Operator) -> CameraStatus:
+    console = _console(request)
+    camera_id = request.path_params["camera_id"]
+    status = camera_status(console.dynamodb, console.settings.state_table, camera_id, operator.access)
+    if status is None:
+        raise HTTPException(404, f"no camera {camera_id} (or not one of your sites)")
+    return status
+
+
+def _render_scene(request: Request, operator: Operator, camera: CameraStatus, view: SceneView, *,
+                  status_code: int = 200, revision: int | None = None, text: str | None = None,
+                  errors: list[str] | None = None, conflict: bool = False, saved: bool = False) -> Response:
+    """The scene page; after a refused save, with the operator's own JSON (`text`) and the revision
+    they loaded (`revision`), so a resubmission is checked against what they saw."""
+    console = _console(request)
+    latest = console.store.latest_with_snapshot(camera.camera_id)
+    still = None
+    if latest is not None:
+        link = media_link(console.s3, latest.alert.snapshot, "snapshot", console.settings.link_expiry_s)
+        still = _checked(link, latest.alert.alert_id, "snapshot").url
+    return render(
+        request, operator, "scene.html", status_code=status_code, camera=camera, view=view,
+        revision=view.revision if revision is None else revision, text=view.text if text is None else text,
+        errors=errors or [], conflict=conflict, saved=saved, still=still, still_alert=latest.alert if latest else None,
+        editable=operator.can_edit_scenes, severities=[s.value for s in Severity],
+        site_timezone=console.settings.site_timezones.get(camera.site, ""),
+    )
+
+
+@authenticated
+def scene_page(request: Request, operator: Operator) -> Response:
+    console = _console(request)
+    camera = _scene_camera(request, operator)
+    view = read_scene(console.dynamodb, console.settings.state_table, camera.camera_id)
+    # "Saved" only when the stored scene is that revision, by this operator (a typed URL proves nothing)
+    saved = request.query_params.get("saved") == str(view.revision) and view.updated_by == operator.name
+    return _render_scene(request, operator, camera, view, saved=saved)
+
+
+def _save_scene(request: Request, operator: Operator) -> Response:
+    """Validate the posted scene and write it conditional on the revision the page was loaded with.
+    A refusal (400 invalid, 409 changed meanwhile) re-renders the page with the operator's JSON and
+    writes nothing."""
+    console = _console(request)
+    form = {k: v[0] for k, v in parse_qs(request.state.body.decode("utf-8", "replace")).items()}
+    csrf.check(request, console.settings.secret, operator.subject, form.get(csrf.CSRF_FIELD),
+               trusted_proxy=_trusted_proxy(request))
+    if not operator.can_edit_scenes:
+        raise Forbidden(f"{operator.name} may review alerts but not change a camera's scene: that is a "
+                        "supervisor's (operators file role, or a supervisor group)")
+    camera = _scene_camera(request, operator)
+    try:
+        revision = int(form.get("revision", ""))
+        if revision < 0:
+            raise ValueError(revision)
+    except ValueError as exc:
+        raise HTTPException(400, "the form does not say which revision it was loaded with; reload the page") from exc
+    text = form.get("scene", "")
+    table = console.settings.state_table
+    try:
+        scene = validate(text)
+    except SceneInvalid as exc:
+        logger.info("scene refused camera=%s by %s: %s", camera.camera_id, operator.name, exc)
+        view = read_scene(console.dynamodb, table, camera.camera_id)
+        return _render_scene(request, operator, camera, view, status_code=400, revision=revision, text=text,
+                             errors=exc.errors)
+    try:
+        saved = save_scene(console.dynamodb, table, camera.camera_id, scene, revision, operator.name)
+    except SceneConflict:
+        logger.info("scene conflict camera=%s by %s: loaded revision %d", camera.camera_id, operator.name, revision)
+        view = read_scene(console.dynamodb, table, camera.camera_id)
+        return _render_scene(request, operator, camera, view, status_code=409, revision=revision, text=text,
+                             conflict=True)
+    return RedirectResponse(f"/cameras/{quote(camera.camera_id, safe='')}/scene?saved={saved}", status_code=303)
+
+
+scene_save = authenticated(_save_scene, MAX_SCENE_FORM_BYTES)
+
+
 async def events(request: Request) -> Response:
     """Server-sent events: new alerts and camera state changes (`console.live`)."""
     console = _console(request)
@@ -577,6 +666,10 @@ async def stylesheet(request: Request) -> Response:
 
 async def script(request: Request) -> Response:
     return FileResponse(HERE / "static" / "console.js", media_type="text/javascript")
+
+
+async def scene_script(request: Request) -> Response:
+    return FileResponse(HERE / "static" / "scene.js", media_type="text/javascript")
 
 
 # -- errors --------------------------------------------------------------------------------------------
@@ -633,10 +726,13 @@ def create_app(settings: ConsoleSettings, *, key_source: KeySource | None = None
             Route("/triage/next", next_unreviewed),
             Route("/signout", sign_out, methods=["POST"]),
             Route("/cameras", cameras),
+            Route("/cameras/{camera_id}/scene", scene_page, methods=["GET"]),
+            Route("/cameras/{camera_id}/scene", scene_save, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/events", events),
             Route("/static/console.css", stylesheet),
             Route("/static/console.js", script),
+            Route("/static/scene.js", scene_script),
         ],
         exception_handlers={
             Unauthorized: _unauthorized,

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 
-from console.access import SiteAccess, access_from_claims
+from console.access import SCENE_EDITORS, Role, SiteAccess, access_from_claims, role_from_claims
 from console.operators import OperatorRegistry
 from console.settings import ConsoleSettings
 
@@ -67,6 +67,11 @@ class Operator:
     subject: str
     name: str
     access: SiteAccess
+    role: Role = "operator"
+
+    @property
+    def can_edit_scenes(self) -> bool:
+        return self.role in SCENE_EDITORS
 
 
 def alb_key_source(region: str) -> KeySource:
@@ -239,8 +244,8 @@ class Authenticator:
             named = self.registry.get(subject)
             if named is None:
                 raise Unauthorized(f"operator {subject} is no longer in the operators file")
-            return Operator(subject=subject, name=subject, access=named.access)
-        return Operator(subject=subject, name=subject, access=self.settings.local_access)
+            return Operator(subject=subject, name=subject, access=named.access, role=named.role)
+        return Operator(subject=subject, name=subject, access=self.settings.local_access, role="supervisor")
 
     def local_subject(self) -> str:
         return self.settings.local_operator
@@ -257,4 +262,5 @@ class Authenticator:
             raise Unauthorized("the OIDC identity header does not match the token")
         access = access_from_claims(claims, self.settings.sites_claim, self.settings.group_sites)
         name = str(claims.get("email") or claims.get("username") or claims.get("cognito:username") or claims["sub"])
-        return Operator(subject=str(claims["sub"]), name=name, access=access)
+        role = role_from_claims(claims, self.settings.supervisor_groups)
+        return Operator(subject=str(claims["sub"]), name=name, access=access, role=role)

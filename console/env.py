@@ -32,6 +32,8 @@ console believes (the origin check and Secure cookies); from anyone else those h
 SITE_TIMEZONES_ENV = "VIGIL_CONSOLE_SITE_TIMEZONES"
 """JSON object site -> IANA time zone (`{"demo-hq": "Europe/Paris"}`); pages show a site's times in
 its zone, UTC on hover. Sites not named are shown in UTC."""
+SUPERVISOR_GROUPS_ENV = "VIGIL_CONSOLE_SUPERVISOR_GROUPS"
+"""ALB mode: comma-separated Cognito groups whose members are supervisors (they edit camera scenes)."""
 OPERATORS_FILE_ENV = "VIGIL_CONSOLE_OPERATORS_FILE"
 """Token mode: JSON file of named operators, one hashed token each (`console.operators`)."""
 REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")

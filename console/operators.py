@@ -3,12 +3,14 @@
 The file (`VIGIL_CONSOLE_OPERATORS_FILE`, JSON, mode 0600) lists each operator's name, the SHA-256
 of their token and their sites:
 
-    {"operators": [{"name": "alice", "token_sha256": "9f86d0...", "sites": "*"},
+    {"operators": [{"name": "alice", "token_sha256": "9f86d0...", "sites": "*", "role": "supervisor"},
                    {"name": "bob", "token_sha256": "60303a...", "sites": "demo-hq"}]}
+
+`role` is `operator` (the default: reviews alerts) or `supervisor` (also edits camera scenes).
 
 Tokens are 32 random bytes (`secrets.token_urlsafe`), so a plain SHA-256 is enough to keep them from
 being read off the file (no password to brute-force). `python -m console.operators add NAME [--sites S]`
-makes a token, prints it once and writes its hash; without the file the console keeps one start-up
+makes a token, prints it once and writes its hash (`--role supervisor` for one who edits scenes); without the file the console keeps one start-up
 token for one operator (`--operator`, `local-operator` by default).
 """
 
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from console.access import SiteAccess
+from console.access import Role, SiteAccess
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class OperatorEntry(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^\s<>\"'&]+$", description="Shown and audited.")
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the operator's token.")
     sites: str = Field(default="*", description="Comma-separated sites, or * for all.")
+    role: Role = Field(default="operator", description="operator, or supervisor (also edits camera scenes).")
 
 
 class OperatorsFile(BaseModel):
@@ -58,6 +61,7 @@ def token_hash(token: str) -> str:
 class NamedOperator:
     name: str
     access: SiteAccess
+    role: Role = "operator"
 
 
 class OperatorRegistry:
@@ -68,7 +72,7 @@ class OperatorRegistry:
         if len(set(names)) != len(names):
             raise OperatorsFileError("operator names must be unique")
         self.entries = entries
-        self.by_name = {entry.name: NamedOperator(entry.name, SiteAccess.parse(entry.sites)) for entry in entries}
+        self.by_name = {entry.name: NamedOperator(entry.name, SiteAccess.parse(entry.sites), entry.role) for entry in entries}
 
     @classmethod
     def load(cls, path: str | Path) -> OperatorRegistry:
@@ -94,11 +98,11 @@ class OperatorRegistry:
         return self.by_name.get(name)
 
 
-def add_operator(path: Path, name: str, sites: str) -> str:
+def add_operator(path: Path, name: str, sites: str, role: Role = "operator") -> str:
     """Add (or re-key) an operator; returns their new token (shown once, stored hashed)."""
     entries = OperatorRegistry.load(path).entries if path.exists() else []
     token = secrets.token_urlsafe(32)
-    entry = OperatorEntry(name=name, token_sha256=token_hash(token), sites=sites)
+    entry = OperatorEntry(name=name, token_sha256=token_hash(token), sites=sites, role=role)
     kept = [e for e in entries if e.name != name] + [entry]
     body = OperatorsFile(operators=kept).model_dump_json(indent=2)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -113,15 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     add = sub.add_parser("add", help="add an operator (or give them a new token); prints the token once")
     add.add_argument("name")
     add.add_argument("--sites", default="*", help="comma-separated sites, or * for all (default *)")
+    add.add_argument("--role", choices=["operator", "supervisor"], default="operator",
+                     help="operator reviews alerts; supervisor also edits camera scenes (default operator)")
     add.add_argument("--file", type=Path, default=Path(os.environ.get("VIGIL_CONSOLE_OPERATORS_FILE", "operators.json")),
                      help="operators file (default $VIGIL_CONSOLE_OPERATORS_FILE or operators.json)")
     args = parser.parse_args(argv)
     try:
-        token = add_operator(args.file, args.name, args.sites)
+        token = add_operator(args.file, args.name, args.sites, args.role)
     except (OperatorsFileError, ValidationError) as exc:
         print(f"console.operators: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"operator": args.name, "token": token, "file": str(args.file)}))
+    print(json.dumps({"operator": args.name, "role": args.role, "token": token, "file": str(args.file)}))
     return 0
 
 

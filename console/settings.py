@@ -44,6 +44,7 @@ FIELD_ENVIRONMENT: dict[str, str] = {
     "trusted_proxies": names.TRUSTED_PROXIES_ENV,
     "site_timezones": names.SITE_TIMEZONES_ENV,
     "group_sites": names.GROUP_SITES_ENV,
+    "supervisor_groups": names.SUPERVISOR_GROUPS_ENV,
 }
 
 
@@ -82,6 +83,9 @@ class ConsoleSettings(BaseModel):
     sites_claim: str = Field(default=names.DEFAULT_SITES_CLAIM, description="Claim listing the sites.")
     group_sites: dict[str, list[str]] = Field(
         default_factory=dict, description="Group (`cognito:groups`) -> sites its members see."
+    )
+    supervisor_groups: tuple[str, ...] = Field(
+        default=(), description="Groups (`cognito:groups`) whose members are supervisors: they edit camera scenes."
     )
     trusted_proxies: tuple[str, ...] = Field(
         default=(), description="Addresses/CIDRs of proxies whose X-Forwarded-Host/-Proto are believed."
@@ -142,6 +146,10 @@ class ConsoleSettings(BaseModel):
             if env.get(names.TRUSTED_PROXIES_ENV):
                 values["trusted_proxies"] = tuple(
                     part.strip() for part in env[names.TRUSTED_PROXIES_ENV].split(",") if part.strip()
+                )
+            if env.get(names.SUPERVISOR_GROUPS_ENV):
+                values["supervisor_groups"] = tuple(
+                    part.strip() for part in env[names.SUPERVISOR_GROUPS_ENV].split(",") if part.strip()
                 )
             if env.get(names.SITE_TIMEZONES_ENV):
                 values["site_timezones"] = json.loads(env[names.SITE_TIMEZONES_ENV])

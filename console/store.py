@@ -406,6 +406,19 @@ class AlertStore:
         )
         return [row for row in (_row(item) for item in response["Items"]) if row is not None]
 
+    def latest_with_snapshot(self, camera_id: str, look_back: int = 20) -> AlertRow | None:
+        """The camera's newest alert that has a snapshot, among its `look_back` newest (one query):
+        the still a camera's scene page draws its zones over."""
+        response = self.dynamodb.query(
+            TableName=self.history_table,
+            KeyConditionExpression="camera_id = :c",
+            ExpressionAttributeValues={":c": {"S": camera_id}},
+            ScanIndexForward=False,
+            Limit=look_back,
+        )
+        rows = (_row(item) for item in response["Items"])
+        return next((row for row in rows if row is not None and row.alert.snapshot is not None), None)
+
     def count_since(self, camera_id: str, since: datetime) -> int:
         """How many of the camera's alerts started at or after `since`."""
         kwargs: dict[str, Any] = {
