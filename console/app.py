@@ -53,7 +53,15 @@ from console.charts import ScoreChart, ScorePoint, TraceChart, fitted_window
 from console.csrf import CsrfRejected
 from console.feedback import write_label
 from console.media import MediaLink, media_link, score_trace
-from console.scenes import SceneConflict, SceneInvalid, SceneView, camera_status, read_scene, save_scene, validate
+from console.scenes import (
+    SceneConflict,
+    SceneInvalid,
+    SceneView,
+    camera_status,
+    read_scene,
+    save_scene,
+    validate,
+)
 from console.settings import ConsoleSettings
 from console.store import VERDICT_TEXT, AlertFilter, AlertRow, AlertStore, ReviewConflict, SeenReview
 from contracts.alert import Severity, utc_iso

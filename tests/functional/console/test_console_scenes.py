@@ -61,12 +61,12 @@ def test_an_invalid_scene_names_the_field_and_writes_nothing(world: World, clien
     response = client.post("/cameras/lobby-1/scene", data={**form(client, "lobby-1"), "scene": json.dumps(bad)})
     # THEN a 400 page names each field, keeps their JSON to fix, and the stored scene is unchanged
     assert response.status_code == 400
-    errors = re.search(r'<div class="scene-problem" id="scene-errors".*?</div>', response.text, re.S).group(0)
+    errors = re.search(r'<div class="scene-problem" id="scene-errors".*?</div>', response.text, re.DOTALL).group(0)
     assert [html.unescape(line) for line in re.findall(r'<li class="mono">(.*?)</li>', errors)] == [
         "zones.0.polygon: a polygon needs at least 3 points, got 2",
         "schedule.timezone: unknown time zone 'Mars/Base' (an IANA name such as 'Europe/Berlin')",
     ]
-    assert json.loads(html.unescape(re.search(r'id="scene-json"[^>]*>(.*?)</textarea>', response.text, re.S)
+    assert json.loads(html.unescape(re.search(r'id="scene-json"[^>]*>(.*?)</textarea>', response.text, re.DOTALL)
                                     .group(1))) == bad
     assert REVISION.search(response.text).group(1) == "1"
     assert stored(world, "lobby-1") == (1, CameraScene.model_validate(FENCE))
