@@ -18,6 +18,7 @@
   let selected = -1;
   let drawing = false;    // the selected shape is being drawn: clicks add points
   let width = 1600, height = 900;
+  let faulty = new Set(); // shapes a refusal names ("zones.1.polygon: ..."), outlined in red until changed
 
   try {
     scene = JSON.parse(textarea.value);
@@ -66,7 +67,7 @@
     const handle = width / 110;
     shapes.forEach((shape, index) => {
       const points = shape.polygon.map(([x, y]) => `${x * width},${y * height}`).join(" ");
-      const classes = `shape shape-${shape.kind}${index === selected ? " selected" : ""}`;
+      const classes = `shape shape-${shape.kind}${index === selected ? " selected" : ""}${faulty.has(shape) ? " faulty" : ""}`;
       const open = !shape.closed || shape.polygon.length < 3;
       const outline = node(open ? "polyline" : "polygon", { points, class: classes, "data-index": index }, svg);
       outline.addEventListener("pointerdown", (event) => {
@@ -77,7 +78,7 @@
       if (shape.polygon.length) {
         const [x, y] = shape.polygon[0];
         const label = node("text", { x: x * width + handle * 1.6, y: y * height - handle * 1.2, class: `shape-label shape-label-${shape.kind}`,
-          "font-size": width / 55 }, svg);
+          "font-size": width / 38 }, svg);
         label.textContent = shape.kind === "mask" ? `${shape.name} (mask)` : shape.name;
       }
     });
@@ -96,6 +97,7 @@
     const target = event.target;
     target.setPointerCapture(event.pointerId);
     const move = (moved) => {
+      faulty.delete(shapes[selected]);
       shapes[selected].polygon[point] = toFrame(moved);
       target.setAttribute("cx", shapes[selected].polygon[point][0] * width);
       target.setAttribute("cy", shapes[selected].polygon[point][1] * height);
@@ -149,7 +151,7 @@
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.className = `shape-pick shape-pick-${shape.kind}${index === selected ? " selected" : ""}`;
+      button.className = `shape-pick shape-pick-${shape.kind}${index === selected ? " selected" : ""}${faulty.has(shape) ? " faulty" : ""}`;
       button.textContent = `${shape.name} · ${shape.kind === "zone" ? shape.event_type || "intrusion" : "privacy mask"} · ${shape.polygon.length} points`;
       button.addEventListener("click", () => select(index));
       item.appendChild(button);
@@ -186,6 +188,7 @@
     $(id).addEventListener("input", () => {
       const shape = shapes[selected];
       if (!shape) return;
+      faulty.delete(shape);
       apply(shape, $(id).value);
       save();
       list();
@@ -367,6 +370,16 @@
     still.addEventListener("load", () => fit(still.naturalWidth, still.naturalHeight));
   }
   form.addEventListener("submit", () => { if (drawing) finish(); else save(); });
+
+  // -- a refusal names fields: outline the shapes it names, and select the first ---------------------------
+  document.querySelectorAll("#scene-errors li, #scene-stored-invalid li").forEach((line) => {
+    const found = /^(zones|privacy_masks)\.(\d+)/.exec(line.textContent.trim());
+    if (!found) return;
+    const kind = found[1] === "zones" ? "zone" : "mask";
+    const shape = shapes.filter((s) => s.kind === kind)[Number(found[2])];
+    if (shape) faulty.add(shape);
+  });
+  if (faulty.size) selected = shapes.indexOf(faulty.values().next().value);
 
   showSchedule();
   list();
