@@ -70,6 +70,7 @@ module "worker" {
   camera_streams      = module.video_ingest.camera_streams
   frame_sample_fps    = var.frame_sample_fps
   fleet_batch         = var.worker_fleet_batch
+  camera_scenes       = var.camera_scenes
   archive_bucket_name = module.training_data.archive_bucket_name
   archive_bucket_arn  = module.training_data.archive_bucket_arn
   archive_kms_key_arn = module.training_data.archive_kms_key_arn

@@ -58,6 +58,21 @@ variable "cameras" {
   }))
 }
 
+variable "camera_scenes" {
+  description = "Scenes seeded once per camera (worker module's camera_scenes): the JSON of a CameraScene (zones, privacy masks, arming schedule, tamper), e.g. a heredoc or file(\"scenes/gate-north.json\"). Later applies leave the item alone: operators edit it in the console or with python -m worker.scene_cli."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  validation {
+    condition     = alltrue([for camera_id in keys(var.camera_scenes) : contains(keys(var.cameras), camera_id)])
+    error_message = "camera_scenes may only name cameras of var.cameras."
+  }
+  validation {
+    condition     = alltrue([for scene in values(var.camera_scenes) : can(keys(jsondecode(scene)))])
+    error_message = "Each camera_scenes value must be a JSON object (check it with python -m worker.scene_cli validate --file scene.json)."
+  }
+}
+
 variable "archive_bucket_name" {
   description = "Archive bucket name (training_data module); null derives it from name_prefix, account and region."
   type        = string
@@ -294,14 +309,15 @@ variable "console_operator_cidrs" {
 }
 
 variable "console_cognito" {
-  description = "Cognito user pool operators sign in with: ARN, id, hosted-UI domain prefix, the attribute listing an operator's sites, group -> sites, session timeout (console module's cognito); null with console_egress.mode = \"none\" (token sign-in)."
+  description = "Cognito user pool operators sign in with: ARN, id, hosted-UI domain prefix, the attribute listing an operator's sites, group -> sites, the groups whose members edit camera scenes, session timeout (console module's cognito); null with console_egress.mode = \"none\" (token sign-in)."
   type = object({
-    user_pool_arn    = string
-    user_pool_id     = string
-    user_pool_domain = string
-    sites_claim      = optional(string, "custom:vigil_sites")
-    group_sites      = optional(map(list(string)), {})
-    session_timeout  = optional(number, 43200)
+    user_pool_arn     = string
+    user_pool_id      = string
+    user_pool_domain  = string
+    sites_claim       = optional(string, "custom:vigil_sites")
+    group_sites       = optional(map(list(string)), {})
+    supervisor_groups = optional(list(string), []) # members also edit camera scenes
+    session_timeout   = optional(number, 43200)
   })
   default = null # needed unless console_egress.mode = "none" (token sign-in)
 }

@@ -71,6 +71,7 @@ NO_DATA_AT_REST = {
     # An app client's settings; its secret is kept by Cognito (encrypted by the service, no key option).
     "aws_cognito_user_pool_client",
     "aws_default_security_group",
+    "aws_dynamodb_table_item",  # an item of an encrypted aws_dynamodb_table (the camera scene seed)
     "aws_ecr_lifecycle_policy",
     "aws_ecs_cluster",
     "aws_ecs_service",
@@ -429,6 +430,8 @@ EXPECTED_ROLE_STATEMENTS = {
         "DynamoDBHistoryReview": (["dynamodb:UpdateItem"], ["${var.alert_history_table_arn}"]),
         "DynamoDBAudit": (["dynamodb:PutItem", "dynamodb:Query"], ["${aws_dynamodb_table.this.arn}"]),
         "DynamoDBStateRead": (["dynamodb:Scan"], ["${var.state_table_arn}"]),
+        "DynamoDBSceneRead": (["dynamodb:GetItem"], ["${var.state_table_arn}"]),
+        "DynamoDBSceneWrite": (["dynamodb:PutItem"], ["${var.state_table_arn}"]),
         "S3ArchiveRead": (
             ["s3:GetObject"],
             [f"${{var.archive_bucket_arn}}/{prefix}/*" for prefix in ("alerts", "feedback", "manifests", "snapshots")],

@@ -83,7 +83,7 @@ resource "aws_iam_role_policy" "task_exec" {
 
 resource "aws_iam_role" "task" {
   name               = "${local.name}-task"
-  description        = "Role of the ${local.name} code: read alert history and camera state, record reviews, write feedback labels."
+  description        = "Role of the ${local.name} code: read alert history and camera state, record reviews, write feedback labels and camera scenes."
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
   tags               = var.tags
 }
@@ -120,6 +120,31 @@ data "aws_iam_policy_document" "task" {
     sid       = "DynamoDBStateRead"
     actions   = ["dynamodb:Scan"]
     resources = [var.state_table_arn]
+  }
+
+  # The scene page: one camera's status (its site) and scene item.
+  statement {
+    sid       = "DynamoDBSceneRead"
+    actions   = ["dynamodb:GetItem"]
+    resources = [var.state_table_arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["camera-status#*", "camera-scene#*"]
+    }
+  }
+
+  # A supervisor's save: the camera's scene item only (conditional on its revision), never the worker's
+  # checkpoints, leases or status items beside it.
+  statement {
+    sid       = "DynamoDBSceneWrite"
+    actions   = ["dynamodb:PutItem"]
+    resources = [var.state_table_arn]
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "dynamodb:LeadingKeys"
+      values   = ["camera-scene#*"]
+    }
   }
 
   # Presigned links to snapshots and alert clips are signed with this role; the alert page reads the

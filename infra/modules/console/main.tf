@@ -27,16 +27,17 @@ locals {
 
   # What the console reads at start-up (console/env.py holds these names).
   environment = {
-    AWS_REGION                    = local.region
-    VIGIL_CONSOLE_AUTH            = local.cognito ? "alb" : "token"
-    VIGIL_CONSOLE_ALB_ARN         = aws_lb.this.arn
-    VIGIL_CONSOLE_SITES_CLAIM     = try(var.cognito.sites_claim, "custom:vigil_sites")
-    VIGIL_CONSOLE_GROUP_SITES     = jsonencode(try(var.cognito.group_sites, {}))
-    VIGIL_CONSOLE_TRUSTED_PROXIES = data.aws_vpc.this.cidr_block
-    VIGIL_ALERT_HISTORY_TABLE     = var.alert_history_table_name
-    VIGIL_CONSOLE_AUDIT_TABLE     = aws_dynamodb_table.this.name
-    VIGIL_STATE_TABLE             = var.state_table_name
-    VIGIL_ARCHIVE_BUCKET          = var.archive_bucket_name
+    AWS_REGION                      = local.region
+    VIGIL_CONSOLE_AUTH              = local.cognito ? "alb" : "token"
+    VIGIL_CONSOLE_ALB_ARN           = aws_lb.this.arn
+    VIGIL_CONSOLE_SITES_CLAIM       = try(var.cognito.sites_claim, "custom:vigil_sites")
+    VIGIL_CONSOLE_GROUP_SITES       = jsonencode(try(var.cognito.group_sites, {}))
+    VIGIL_CONSOLE_SUPERVISOR_GROUPS = join(",", try(var.cognito.supervisor_groups, []))
+    VIGIL_CONSOLE_TRUSTED_PROXIES   = data.aws_vpc.this.cidr_block
+    VIGIL_ALERT_HISTORY_TABLE       = var.alert_history_table_name
+    VIGIL_CONSOLE_AUDIT_TABLE       = aws_dynamodb_table.this.name
+    VIGIL_STATE_TABLE               = var.state_table_name
+    VIGIL_ARCHIVE_BUCKET            = var.archive_bucket_name
   }
 }
 

@@ -75,16 +75,21 @@ variable "sign_in" {
 }
 
 variable "cognito" {
-  description = "The Cognito user pool operators sign in with (sign_in = cognito; null otherwise): its ARN and id, and its hosted-UI domain (prefix). `sites_claim` is the user attribute listing an operator's sites (comma-separated or *); `group_sites` maps Cognito groups to sites."
+  description = "The Cognito user pool operators sign in with (sign_in = cognito; null otherwise): its ARN and id, and its hosted-UI domain (prefix). `sites_claim` is the user attribute listing an operator's sites (comma-separated or *); `group_sites` maps Cognito groups to sites; members of `supervisor_groups` also edit camera scenes (zones, privacy masks, arming schedule)."
   type = object({
-    user_pool_arn    = string
-    user_pool_id     = string
-    user_pool_domain = string
-    sites_claim      = optional(string, "custom:vigil_sites")
-    group_sites      = optional(map(list(string)), {})
-    session_timeout  = optional(number, 43200)
+    user_pool_arn     = string
+    user_pool_id      = string
+    user_pool_domain  = string
+    sites_claim       = optional(string, "custom:vigil_sites")
+    group_sites       = optional(map(list(string)), {})
+    supervisor_groups = optional(list(string), [])
+    session_timeout   = optional(number, 43200)
   })
   default = null
+  validation {
+    condition     = var.cognito == null || try(alltrue([for group in var.cognito.supervisor_groups : can(regex("^[^,\\s]+$", group))]), false)
+    error_message = "cognito.supervisor_groups are Cognito group names (no commas or spaces)."
+  }
   validation {
     condition     = var.cognito == null || try(var.cognito.session_timeout >= 300 && var.cognito.session_timeout <= 604800, false)
     error_message = "cognito.session_timeout must be between 300 s and 7 days."

@@ -135,6 +135,31 @@ resource "aws_dynamodb_table" "this" {
   tags = var.tags
 }
 
+# --- camera scenes: seeded once, then the operators' ---------------------------------------------------
+# One item per camera (contracts/camera_scene_item.py): the worker re-reads it every heartbeat
+# (worker/live_scene.py). Terraform writes revision 1 at creation and never again: operators change the
+# scene in the console or with `python -m worker.scene_cli set`, and the next apply must not undo that.
+
+resource "aws_dynamodb_table_item" "this" {
+  for_each   = var.camera_scenes
+  table_name = aws_dynamodb_table.this.name
+  hash_key   = aws_dynamodb_table.this.hash_key
+
+  item = jsonencode({
+    id             = { S = "camera-scene#${each.key}" }
+    schema_version = { S = "1" }
+    camera_id      = { S = each.key }
+    scene          = { S = jsonencode(jsondecode(each.value)) }
+    revision       = { N = "1" }
+    updated_at     = { S = timestamp() }
+    updated_by     = { S = "terraform" }
+  })
+
+  lifecycle {
+    ignore_changes = [item]
+  }
+}
+
 # --- cluster, task definition, service --------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "this" {

@@ -53,6 +53,36 @@ variable "fleet_batch" {
   }
 }
 
+variable "camera_scenes" {
+  description = "Scenes seeded into the state table, by camera: the JSON of a contracts.camera_scene.CameraScene (zones, privacy masks, arming schedule, tamper). Each becomes the camera's scene item (camera-scene#<camera id>, revision 1) once; later applies leave it alone, so operators' edits in the console or with python -m worker.scene_cli stay. Cameras not listed run their configured scene."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  validation {
+    condition     = alltrue([for camera_id in keys(var.camera_scenes) : contains(keys(var.camera_streams), camera_id)])
+    error_message = "camera_scenes may only name cameras of camera_streams."
+  }
+  validation {
+    condition     = alltrue([for scene in values(var.camera_scenes) : can(keys(jsondecode(scene)))])
+    error_message = "Each camera_scenes value must be a JSON object (a CameraScene; check it with python -m worker.scene_cli validate --file scene.json)."
+  }
+  validation {
+    condition = alltrue(flatten([for scene in values(var.camera_scenes) : [
+      for shape in concat(try(jsondecode(scene).zones, []), try(jsondecode(scene).privacy_masks, [])) :
+      can(length(shape.polygon)) && try(length(shape.polygon) >= 3 && length(shape.polygon) <= 64, false)
+    ]]))
+    error_message = "Every zone's and privacy mask's polygon needs 3 to 64 points [x, y] (fractions of the frame, 0..1)."
+  }
+  validation {
+    condition = alltrue(flatten([for scene in values(var.camera_scenes) : [
+      for shape in concat(try(jsondecode(scene).zones, []), try(jsondecode(scene).privacy_masks, [])) : [
+        for point in try(shape.polygon, []) : try(length(point) == 2 && point[0] >= 0 && point[0] <= 1 && point[1] >= 0 && point[1] <= 1, false)
+      ]
+    ]]))
+    error_message = "Every polygon point must be [x, y] with x and y in 0..1 (fractions of the frame width and height)."
+  }
+}
+
 variable "archive_bucket_name" {
   description = "Archive bucket (VIGIL_ARCHIVE_BUCKET): snapshots, clips, alert clips and manifests."
   type        = string
