@@ -156,3 +156,14 @@ def test_trace_chart_spans_the_clip_breaks_at_gaps_and_marks_the_start() -> None
     svg = chart.svg()
     assert [">-5<", ">0<", ">+5<", ">+10<"] == [t for t in (">-5<", ">0<", ">+5<", ">+10<") if t in svg]
     assert svg.count("<polyline") == 3 and svg.count('class="point over"') == 2
+
+
+def test_supervisor_groups_come_from_the_environment_and_make_the_role() -> None:
+    from console.access import role_from_claims
+    from console.settings import ConsoleSettings
+
+    settings = ConsoleSettings.from_env({"VIGIL_CONSOLE_SUPERVISOR_GROUPS": "soc-leads, night-chiefs"})
+    assert settings.supervisor_groups == ("soc-leads", "night-chiefs")
+    assert role_from_claims({"cognito:groups": ["guards", "night-chiefs"]}, settings.supervisor_groups) == "supervisor"
+    assert role_from_claims({"cognito:groups": ["guards"]}, settings.supervisor_groups) == "operator"
+    assert role_from_claims({}, settings.supervisor_groups) == "operator"
