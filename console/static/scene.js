@@ -176,6 +176,7 @@
     const shape = shapes[selected];
     const fields = $("shape-props");
     fields.disabled = !shape || !editable;
+    fields.hidden = !shape;
     fields.classList.toggle("is-mask", Boolean(shape) && shape.kind === "mask");
     $("shape-name").value = shape ? shape.name : "";
     $("shape-kind").value = shape ? shape.kind : "zone";
@@ -248,6 +249,12 @@
     element.addEventListener("change", save);
     return element;
   }
+  function labelled(text, control) {
+    const label = document.createElement("label");
+    label.className = "inline-field";
+    label.append(text, control);
+    return label;
+  }
   function remover(row) {
     const button = document.createElement("button");
     button.type = "button";
@@ -269,15 +276,15 @@
       days.appendChild(label);
     });
     cell(row, days);
-    cell(row, input("time", window.start || "22:00", "from"));
-    cell(row, input("time", window.end || "06:00", "to"));
+    cell(row, labelled("from", input("time", window.start || "22:00", "from")));
+    cell(row, labelled("to", input("time", window.end || "06:00", "to")));
     cell(row, remover(row));
     $("windows").appendChild(row);
   }
   function addException(exception) {
     const row = document.createElement("tr");
     row.className = "exception";
-    cell(row, input("date", exception.date || new Date().toISOString().slice(0, 10), "date"));
+    cell(row, labelled("on", input("date", exception.date || new Date().toISOString().slice(0, 10), "date")));
     const armed = document.createElement("select");
     armed.disabled = !editable;
     [["true", "armed all day"], ["false", "disarmed all day"]].forEach(([value, text]) => {

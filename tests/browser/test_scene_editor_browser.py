@@ -117,6 +117,10 @@ def test_the_schedule_form_writes_the_weekly_window(console_url, local_stack: Lo
             page.select_option("#exceptions tr.exception select", "false")
             page.click("#save-scene")
             page.wait_for_url(f"{base}/cameras/dock-2/scene?saved=1")
+            page.screenshot(path=str(OUT / "console" / "scene-schedule-1280.png"), full_page=True)
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            phone.goto(f"{base}/cameras/dock-2/scene?token={TOKEN}")
+            phone.screenshot(path="/tmp/vigil-scene-390.png", full_page=True)
         finally:
             browser.close()
     # THEN the stored schedule is exactly that
