@@ -92,10 +92,16 @@ def read_scene(dynamodb: Any, state_table: str, camera_id: str) -> SceneView:
         stored = from_item(camera_id, item)
     except SceneItemError as exc:
         text = item.get("scene", {}).get("S", "{}")
-        return SceneView(item_revision(item), None, text, _s(item, "updated_at"), _s(item, "updated_by"),
-                         tuple(exc.errors))
-    return SceneView(stored.revision, stored.scene, json.dumps(stored.scene.model_dump(mode="json"), indent=2),
-                     stored.updated_at, stored.updated_by)
+        return SceneView(
+            item_revision(item), None, text, _s(item, "updated_at"), _s(item, "updated_by"), tuple(exc.errors)
+        )
+    return SceneView(
+        stored.revision,
+        stored.scene,
+        json.dumps(stored.scene.model_dump(mode="json"), indent=2),
+        stored.updated_at,
+        stored.updated_by,
+    )
 
 
 def _s(item: dict[str, Any], name: str) -> str | None:
@@ -111,8 +117,9 @@ def validate(text: str) -> CameraScene:
         raise SceneInvalid(validation_errors(exc)) from None
 
 
-def save_scene(dynamodb: Any, state_table: str, camera_id: str, scene: CameraScene, expected_revision: int,
-               operator: str) -> int:
+def save_scene(
+    dynamodb: Any, state_table: str, camera_id: str, scene: CameraScene, expected_revision: int, operator: str
+) -> int:
     """Put the scene if the item is still at `expected_revision`; the new revision. `SceneConflict`
     when someone saved since the page was loaded: nothing is written."""
     try:

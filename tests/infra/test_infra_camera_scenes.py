@@ -43,7 +43,10 @@ def test_the_seeded_item_has_the_shape_the_worker_reads() -> None:
     # AND an item written that way from the example's JSON reads back as that scene, revision 1
     scene_text = example_scenes()["gate-north"]
     item = {**reference, "scene": {"S": scene_text}}
-    assert (from_item("gate-north", item).scene, from_item("gate-north", item).revision) == (parse_scene(scene_text), 1)
+    assert (from_item("gate-north", item).scene, from_item("gate-north", item).revision) == (
+        parse_scene(scene_text),
+        1,
+    )
 
 
 def test_an_apply_never_overwrites_an_operators_edit() -> None:
@@ -62,9 +65,14 @@ def test_the_root_passes_the_scenes_to_the_worker_and_checks_their_cameras() -> 
 
 def test_the_console_reads_status_and_scene_items_and_writes_scene_items_only() -> None:
     # GIVEN the console task role's state table statements
-    statements = {s["sid"]: s for s in infra_hcl.statements(infra_hcl.module("console").policy_document("task"))}
+    statements = {
+        s["sid"]: s for s in infra_hcl.statements(infra_hcl.module("console").policy_document("task"))
+    }
     read, write = statements["DynamoDBSceneRead"], statements["DynamoDBSceneWrite"]
     # THEN GetItem is limited to status and scene items, PutItem to scene items (never checkpoints or leases)
-    assert (read["actions"], read["condition"][0]["values"]) == (["dynamodb:GetItem"], [f"{STATUS_PREFIX}*", "camera-scene#*"])
+    assert (read["actions"], read["condition"][0]["values"]) == (
+        ["dynamodb:GetItem"],
+        [f"{STATUS_PREFIX}*", "camera-scene#*"],
+    )
     assert (write["actions"], write["condition"][0]["values"]) == (["dynamodb:PutItem"], ["camera-scene#*"])
     assert write["condition"][0]["variable"] == "dynamodb:LeadingKeys"
