@@ -1,7 +1,8 @@
 """`make bench-inference`: the endpoint's throughput against the model's own (issue 5).
 
 In one run, on the same model and the same frames (decoded from the bundled sample video):
-- baseline: raw model forward in-process (`module(frames)` under `torch.inference_mode`) at batch 1, 8, 32;
+- baseline: raw model forward in-process (`inference.scoring.Scoring`: the OpenCV inputs, then the module, under
+  `torch.inference_mode`) at batch 1, 8, 32;
 - end to end: `POST /invocations` over HTTP to `python -m inference.serve` (keep-alive client, one
   request at a time, TCP_NODELAY as boto3 sets it) with `application/x-npy` at batch 1, 8, 32, with `image/jpeg` (one frame per
   request), and with `application/json` carrying JPEGs at batch 8 and 32.
@@ -44,6 +45,7 @@ from PIL import Image
 from contracts.inference import MAX_PAYLOAD_BYTES
 from inference import env
 from inference.inference import model_fn
+from inference.scoring import Scoring
 from inference.serve import SERVER_TIMING_HEADER
 
 logger = logging.getLogger(__name__)
@@ -206,12 +208,13 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
 
         raw_calls = {}
+        scoring = Scoring(model.module, model.motion)
         for batch in BATCHES:
             tensor = torch.from_numpy(items_for(frames, batch, window))
 
-            def forward(tensor: torch.Tensor = tensor, module: torch.jit.ScriptModule = model.module) -> None:
+            def forward(tensor: torch.Tensor = tensor) -> None:
                 with torch.inference_mode():
-                    module(tensor)
+                    scoring(tensor)
 
             raw_calls[batch] = forward
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inference.scoring import scoring_for
 from training.calibration import min_max_per_clip, roc_auc
 from training.data import ClipFrames, load_clips
 from training.evaluate import FRAME_SCALE, load_artifact
@@ -127,25 +128,28 @@ def baselines(data: Path) -> dict[str, float | None]:
 
 
 def variant_scores(model_path: Path, data: Path) -> dict[str, list[torch.Tensor]]:
-    """Per clip (prefix cut: incident part then prefix), the frame scores of the fused map and of each
-    standardised component alone, from one artifact (its `components` method)."""
+    """Per clip (prefix cut: incident part then prefix), the frame scores of the shipped fusion (the sum of
+    each standardised map's own score, `AnomalyScorer.fuse`), of the map-level fusion it replaced (the
+    score of the summed map), and of each standardised component alone, from one artifact."""
     module, config = load_artifact(model_path)
+    scoring = scoring_for(module, config)
     size = (int(config["input_size"][0]) * FRAME_SCALE, int(config["input_size"][1]) * FRAME_SCALE)
     window, fps = int(config["temporal_window"]), float(config["sample_fps"])
     clips, _ = load_clips(data / "test", size, min_frames=window, sample_fps=fps)
     top = int(config["model"]["top_blocks"])
-    variants: dict[str, list[torch.Tensor]] = {"fused": [], "motion": [], "prediction": []}
+    variants: dict[str, list[torch.Tensor]] = {"fused": [], "fused_map": [], "motion": [], "prediction": []}
     for clip in clips:
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in variants}
         for frames, _ in cut(clip):
             idx = window_indices(len(frames), window, clip.stride(fps))
             with torch.inference_mode():
                 for start in range(0, len(idx), 64):
-                    m, p = module.components(model_input(frames, idx[start : start + 64], window))
+                    m, p = scoring.components(model_input(frames, idx[start : start + 64], window))
                     m, p = m / module.motion_scale, p / module.prediction_scale
-                    for name, maps in (("fused", m + p), ("motion", m), ("prediction", p)):
+                    for name, maps in (("fused_map", m + p), ("motion", m), ("prediction", p)):
                         flat = maps.flatten(1)
                         parts[name].append(torch.topk(flat, min(top, flat.shape[1]), dim=1).values.mean(dim=1))
+                    parts["fused"].append(parts["motion"][-1] + parts["prediction"][-1])
         for name, scores in variants.items():
             scores.append(torch.cat(parts[name]))
     labels = [torch.cat([flags for _, flags in cut(c)]) for c in clips]

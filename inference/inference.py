@@ -58,7 +58,9 @@ from contracts.inference import (
     InferenceResponse,
 )
 from inference import env
+from inference.motion import DisMotion
 from inference.regions import find_regions
+from inference.scoring import Scoring, motion_for
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,7 @@ class LoadedModel:
     temporal_window: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    motion: DisMotion | None = None  # the artifact's motion cue (config.json `motion`), see `inference.scoring`
     # TorchScript modules are not documented as thread-safe: one forward at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -167,7 +170,9 @@ def model_fn(model_dir: str | Path) -> LoadedModel:
         if temporal_window < 1:
             raise ValueError(f"temporal_window must be >= 1, got {temporal_window}")
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*torch.jit.load.*is deprecated", category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*torch.jit.load.*is deprecated", category=FutureWarning
+            )
             module = torch.jit.load(str(model_dir / MODEL_FILE), map_location=device)
         model = LoadedModel(
             module=module.eval(),
@@ -180,6 +185,7 @@ def model_fn(model_dir: str | Path) -> LoadedModel:
             device=device,
             dtype=dtype,
         )
+        model.motion = motion_for(config)
     except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise ModelLoadError(f"cannot load the model artifact in {model_dir}: {exc}") from exc
     warm_up = np.zeros((1, temporal_window, *model.input_size, 3), dtype=np.uint8)
@@ -189,7 +195,11 @@ def model_fn(model_dir: str | Path) -> LoadedModel:
         raise ModelLoadError(f"model in {model_dir} fails on a warm-up frame: {exc}") from exc
     logger.info(
         "loaded model %s from %s (device=%s dtype=%s threads=%s temporal_window=%s)",
-        model.model_version, model_dir, device, str(dtype).removeprefix("torch."), env.TORCH_THREADS,
+        model.model_version,
+        model_dir,
+        device,
+        str(dtype).removeprefix("torch."),
+        env.TORCH_THREADS,
         temporal_window,
     )
     return model
@@ -260,16 +270,21 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
         items = torch.from_numpy(np.ascontiguousarray(model_input(data, model.temporal_window)))
     except BadRequest as exc:  # name what the model takes, so that a client can adapt to it
         height, width = model.input_size
-        raise BadRequest(f"{exc} (model: temporal_window={model.temporal_window}, input_size={height}x{width})") from None
+        raise BadRequest(
+            f"{exc} (model: temporal_window={model.temporal_window}, input_size={height}x{width})"
+        ) from None
     per_item = data.camera_ids is not None
     if per_item and len(data.camera_ids) != len(items):  # before the model runs, not after
-        raise BadRequest(f"{CAMERA_IDS_ATTRIBUTE} names {len(data.camera_ids)} cameras for {len(items)} items")
+        raise BadRequest(
+            f"{CAMERA_IDS_ATTRIBUTE} names {len(data.camera_ids)} cameras for {len(items)} items"
+        )
     autocast = (
         torch.autocast(device_type=model.device.type, dtype=model.dtype)
-        if model.dtype != torch.float32 else contextlib.nullcontext()
+        if model.dtype != torch.float32
+        else contextlib.nullcontext()
     )
     with torch.inference_mode(), model.lock, autocast:
-        scores, maps = model.module(items.to(model.device, non_blocking=True))
+        scores, maps = Scoring(model.module, model.motion)(items.to(model.device, non_blocking=True))
     scores, maps = scores.float().cpu(), maps.float().cpu()
     if tuple(scores.shape) != (len(items),) or maps.ndim != 3 or len(maps) != len(items):
         raise InferenceError(
@@ -286,10 +301,15 @@ def predict_fn(data: Batch, model: LoadedModel) -> InferenceResponse:
         regions = []
         if item_threshold is not None and model.region_threshold is not None:
             regions = find_regions(error_map, item_threshold, model.region_threshold)
-        results.append(FrameResult(score=score, regions=regions, threshold=item_threshold if per_item else None))
+        results.append(
+            FrameResult(score=score, regions=regions, threshold=item_threshold if per_item else None)
+        )
     return InferenceResponse(
-        model_version=model.model_version, threshold=threshold, temporal_window=model.temporal_window,
-        input_size=model.input_size if data.report_input_size else None, results=results,
+        model_version=model.model_version,
+        threshold=threshold,
+        temporal_window=model.temporal_window,
+        input_size=model.input_size if data.report_input_size else None,
+        results=results,
     )
 
 
@@ -347,9 +367,7 @@ def _decode_npy(body: bytes) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
         raise BadRequest(f"frames must be uint8, got {getattr(array, 'dtype', type(array).__name__)}")
     if array.ndim not in (3, 4, 5) or array.shape[-1] != 3 or 0 in array.shape:
-        raise BadRequest(
-            f"frames must be uint8 RGB, [N x [T x]] H x W x 3, got shape {list(array.shape)}"
-        )
+        raise BadRequest(f"frames must be uint8 RGB, [N x [T x]] H x W x 3, got shape {list(array.shape)}")
     _check_pixels(array.shape[-3], array.shape[-2], "a frame")
     return array
 
@@ -375,8 +393,12 @@ def _decode_json(body: bytes) -> np.ndarray:
                 raise BadRequest(f"{where} is not base64: {exc}") from None
             frames.append(_decode_image(data, IMAGE_FORMATS[CONTENT_TYPE_JSON], where))
     if len({frame.shape for frame in frames}) != 1:
-        raise BadRequest(f"every image of a request must have the same size, got {sorted({f.shape[:2] for f in frames})}")
-    return np.stack(frames).reshape(len(request.instances), len(request.instances[0].frames), *frames[0].shape)
+        raise BadRequest(
+            f"every image of a request must have the same size, got {sorted({f.shape[:2] for f in frames})}"
+        )
+    return np.stack(frames).reshape(
+        len(request.instances), len(request.instances[0].frames), *frames[0].shape
+    )
 
 
 def _decode_image(data: bytes, formats: tuple[str, ...], where: str) -> np.ndarray:
@@ -392,7 +414,9 @@ def _decode_image(data: bytes, formats: tuple[str, ...], where: str) -> np.ndarr
 
 def _check_pixels(height: int, width: int, what: str) -> None:
     if height * width > MAX_FRAME_PIXELS:
-        raise PayloadTooLarge(f"{what} of {width} x {height} pixels is over the {MAX_FRAME_PIXELS}-pixel limit")
+        raise PayloadTooLarge(
+            f"{what} of {width} x {height} pixels is over the {MAX_FRAME_PIXELS}-pixel limit"
+        )
     if height == 0 or width == 0:
         raise BadRequest(f"{what} of {width} x {height} pixels is empty")
 

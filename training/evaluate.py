@@ -43,6 +43,7 @@ from pathlib import Path
 
 import torch
 
+from inference.scoring import scoring_for
 from training.calibration import min_max_per_clip, roc_auc, runs_above
 from training.data import DEFAULT_IMAGE_FPS, ClipFrames, DataError, load_clips
 from training.tail import Tail
@@ -80,7 +81,9 @@ class EvaluationReport:
         events = [(c, e) for c in self.clips for e in c.events]
         calibrated = [c for c in self.clips if c.threshold is not None]
         detected = sum(
-            1 for c, (a, b) in events if c.threshold is not None and bool((c.scores[a : b + 1] > c.threshold).any())
+            1
+            for c, (a, b) in events
+            if c.threshold is not None and bool((c.scores[a : b + 1] > c.threshold).any())
         )
         normal_hours = sum(int((~c.is_incident).sum()) / c.fps for c in calibrated) / 3600.0
         predicted = [c for c in calibrated if c.predicted_rate is not None]
@@ -95,8 +98,11 @@ class EvaluationReport:
             "event_recall": detected / len(events) if events and calibrated else None,
             "false_alarms_per_hour": false_alarms / normal_hours if normal_hours > 0 else None,
             "false_alarms_per_hour_predicted": (
-                sum(c.predicted_rate * int((~c.is_incident).sum()) / c.fps for c in predicted) / 3600.0  # type: ignore[operator]
-                / predicted_hours if predicted_hours > 0 else None
+                sum(c.predicted_rate * int((~c.is_incident).sum()) / c.fps for c in predicted)
+                / 3600.0  # type: ignore[operator]
+                / predicted_hours
+                if predicted_hours > 0
+                else None
             ),
             "frames": float(n_frames),
             "clips": float(len(self.clips)),
@@ -142,8 +148,10 @@ def evaluate_clips(
         incident = clip.is_incident
         first = int(incident.nonzero()[0]) if cut_prefix and bool(incident.any()) else 0
         if first > 0:
-            parts = [score_clip(scorer, clip.frames[first:], window, stride)[0],
-                     score_clip(scorer, clip.frames[:first], window, stride)[0]]
+            parts = [
+                score_clip(scorer, clip.frames[first:], window, stride)[0],
+                score_clip(scorer, clip.frames[:first], window, stride)[0],
+            ]
             scores, incident = torch.cat(parts), torch.cat([incident[first:], incident[:first]])
         else:
             scores, _ = score_clip(scorer, clip.frames, window, stride)
@@ -151,16 +159,20 @@ def evaluate_clips(
             raise DataError(f"the model gave non-finite scores on clip {clip.clip.source_ref}")
         threshold = thresholds.get(clip.camera_id, default_threshold)
         tail = tails.get(clip.camera_id) or (max(tails.values(), key=lambda t: t.rate) if tails else None)
-        reports.append(ClipReport(
-            source_ref=clip.clip.source_ref,
-            camera_id=clip.camera_id,
-            fps=clip.fps,
-            scores=scores,
-            is_incident=incident,
-            events=_ranges(incident),
-            threshold=threshold,
-            predicted_rate=tail.rate_above(threshold) if tail is not None and threshold is not None else None,
-        ))
+        reports.append(
+            ClipReport(
+                source_ref=clip.clip.source_ref,
+                camera_id=clip.camera_id,
+                fps=clip.fps,
+                scores=scores,
+                is_incident=incident,
+                events=_ranges(incident),
+                threshold=threshold,
+                predicted_rate=tail.rate_above(threshold)
+                if tail is not None and threshold is not None
+                else None,
+            )
+        )
     return EvaluationReport(clips=reports, seconds=time.monotonic() - started)
 
 
@@ -201,7 +213,9 @@ def write_plots(report: EvaluationReport, folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot(fpr, tpr, label=f"AUC {report.metrics()['auc'] or float('nan'):.3f}")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="frame-level ROC (min-max per clip)")
+    ax.set(
+        xlabel="false positive rate", ylabel="true positive rate", title="frame-level ROC (min-max per clip)"
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(folder / "roc.png", dpi=100)
@@ -240,17 +254,30 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate", description="Score a labelled data set with a model artifact."
     )
-    parser.add_argument("--model", type=Path, required=True, help="model.tar.gz, or a folder with model.pt + config.json")
-    parser.add_argument("--data", type=Path, required=True, help="labelled manifest.jsonl or a folder holding one")
-    parser.add_argument("--scores-out", type=Path, default=None, help="write per-frame scores here (default: none)")
-    parser.add_argument("--report-dir", type=Path, default=None, help="write plots and metrics.json here (default: none)")
     parser.add_argument(
-        "--image-fps", type=float, default=DEFAULT_IMAGE_FPS,
+        "--model", type=Path, required=True, help="model.tar.gz, or a folder with model.pt + config.json"
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="labelled manifest.jsonl or a folder holding one"
+    )
+    parser.add_argument(
+        "--scores-out", type=Path, default=None, help="write per-frame scores here (default: none)"
+    )
+    parser.add_argument(
+        "--report-dir", type=Path, default=None, help="write plots and metrics.json here (default: none)"
+    )
+    parser.add_argument(
+        "--image-fps",
+        type=float,
+        default=DEFAULT_IMAGE_FPS,
         help=f"frame rate of image-folder clips whose manifest line has no fps (default: {DEFAULT_IMAGE_FPS:g})",
     )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument(
-        "--cut-prefix", action="store_true",
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--cut-prefix",
+        action="store_true",
         help="score each clip from its first incident frame on as its own recording, its normal prefix as "
         "another (default: off, clips as they are)",
     )
@@ -269,13 +296,18 @@ def main(args: argparse.Namespace) -> dict[str, float | None]:
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise DataError(f"model {args.model} has an invalid config.json: {exc}") from exc
     frame_size = (size[0] * FRAME_SCALE, size[1] * FRAME_SCALE)
-    clips, skipped = load_clips(args.data, frame_size, min_frames=window, sample_fps=sample_fps,
-                                image_fps=args.image_fps)
+    clips, skipped = load_clips(
+        args.data, frame_size, min_frames=window, sample_fps=sample_fps, image_fps=args.image_fps
+    )
     report = evaluate_clips(
-        module, clips, window, sample_fps,
+        scoring_for(module, config),
+        clips,
+        window,
+        sample_fps,
         {str(k): float(v) for k, v in (config.get("thresholds") or {}).items()},
         None if config.get("threshold") is None else float(config["threshold"]),
-        tails, args.cut_prefix,
+        tails,
+        args.cut_prefix,
     )
     report.skipped = skipped
     metrics = report.metrics()
@@ -287,10 +319,18 @@ def main(args: argparse.Namespace) -> dict[str, float | None]:
         )
     if args.report_dir is not None:
         write_plots(report, args.report_dir)
-        (args.report_dir / "metrics.json").write_text(json.dumps({
-            **metrics, "model_version": config.get("model_version"),
-            "skipped": [{"source-ref": ref, "reason": reason} for ref, reason in skipped],
-        }, indent=2) + "\n", encoding="utf-8")
+        (args.report_dir / "metrics.json").write_text(
+            json.dumps(
+                {
+                    **metrics,
+                    "model_version": config.get("model_version"),
+                    "skipped": [{"source-ref": ref, "reason": reason} for ref, reason in skipped],
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return metrics
 
 

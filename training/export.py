@@ -47,7 +47,11 @@ def code_version() -> str:
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True,
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
         return f"git-{result.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -79,6 +83,7 @@ def export_artifact(
         "created_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "input_size": list(config.input_size),
         "block": config.block,
+        "motion": config.motion_spec.to_dict(),
         **fields,
         "model": config.to_dict(),
     }
@@ -99,8 +104,10 @@ def _check_scripted(scripted: torch.jit.ScriptModule, eager: AnomalyScorer, conf
     h, w = config.input_size
     window = config.input_window
     shape = (2, h + 7, w * 2, 3) if window == 1 else (2, window, h + 7, w * 2, 3)
-    frames = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    expected, got = eager(frames), scripted(frames)
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+    speed = torch.rand((2, *config.motion_spec.grid), generator=generator) * 4
+    expected, got = eager(frames, speed), scripted(frames, speed)
     for a, b in zip(expected, got, strict=True):
         if not torch.allclose(a, b, atol=1e-4, rtol=1e-4):
             raise RuntimeError("the TorchScript export does not match the trained model")

@@ -20,18 +20,16 @@ one block of compression noise or a leaf).
 
 Motion (issue 14): prediction error alone scores a change from the frames before, so an incident in view
 from the first frame (a cyclist already crossing when the recording starts; a live camera has no clip
-start) looks like normal footage to it. So the scorer also measures speed: pyramidal Lucas-Kanade flow
-(`training.flow`, torch ops) between consecutive frames of the window at `motion_scale` x `input_size`
-(1 by default: at 2, what the worker sends, the flow costs 4x the time for no gain we could measure; see
-the README), resized with antialiasing from the frames sent, its mean magnitude per
-cell (the cell is the map's block at flow resolution), averaged over the last `score_frames` frame pairs
-(0.8 s at 5 fps: a person's step is averaged, a cyclist stays fast). Normal speed is learnt per cell from
-the training clips (`motion_quantile` of the training windows' cell speeds, the `motion_normal` buffer:
-people walk on the path, nobody rides the lawn), and the motion map is the speed in excess of it (0 where
-slower). Each of
-the two maps is divided by its held-out normal frames' `fusion_quantile` of frame maxima (so on normal
-footage both have the same scale) and the fused map is their sum; the frame's score is the mean of its
-`top_blocks` highest cells of the fused map.
+start) looks like normal footage to it. So the model also measures speed: OpenCV's DIS optical flow
+between the last `flow_pairs` consecutive frame pairs of the window, at `motion_scale` x `input_size` (2:
+the 128 x 192 the worker sends), its mean magnitude per cell (the map's block at flow resolution, 16 px),
+averaged over the pairs. The flow is computed outside the TorchScript module, by `inference.motion`
+(config.json's `motion` names it; the endpoint and training run the same code), and passed to the module
+as `speed`. Normal speed is learnt per cell from the training clips (`motion_quantile` of the training
+windows' cell speeds, the `motion_normal` buffer: people walk on the path, nobody rides the lawn), and the
+motion map is the speed in excess of it (0 where slower). Each of the two maps is divided by its held-out
+normal frames' `fusion_quantile` of frame maxima (so on normal footage both have the same scale) and the
+fused map is their sum; the frame's score is the mean of its `top_blocks` highest cells of the fused map.
 """
 
 from __future__ import annotations
@@ -43,39 +41,58 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.flow import cell_speed, high_pass, lucas_kanade
+from inference.motion import MotionSpec
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class ModelConfig:
     """Hyper-parameters of the model; saved with every checkpoint and in the artifact's config.json."""
 
-    input_size: tuple[int, int] = (64, 96)  # (height, width) frames are resized to; multiples of 8 and of block
-    temporal_window: int = 4  # frames per prediction, oldest first; the last one is predicted (1: appearance only)
+    input_size: tuple[int, int] = (
+        64,
+        96,
+    )  # (height, width) frames are resized to; multiples of 8 and of block
+    temporal_window: int = (
+        4  # frames per prediction, oldest first; the last one is predicted (1: appearance only)
+    )
     score_frames: int = 4  # a frame's map is the mean of the maps of this many consecutive predictions
     sample_fps: float = 5.0  # the frames of a window are 1 / sample_fps seconds apart (the worker's rate)
     channels: tuple[int, int, int] = (16, 32, 32)  # widths of the three stride-2 encoder stages
     block: int = 8  # side of the square blocks the error map is averaged over, in model pixels
-    top_blocks: int = 1  # the score is the mean of this many highest blocks of the fused map (a cyclist fills 1-2)
-    motion_scale: int = 1  # flow at input_size x this (the worker sends >= 2 x input_size; 2 costs 4x the time)
-    flow_levels: int = 3  # Lucas-Kanade pyramid levels (a displacement of 2^(levels-1) px is 1 px at the top)
-    flow_iterations: int = 3  # warping iterations per pyramid level
-    flow_window: int = 7  # side of the Lucas-Kanade neighbourhood, in pixels of each level
-    flow_ridge: float = 5e-3  # regulariser of the Lucas-Kanade normal equations: flat, noisy areas get no flow
-    flow_high_pass: int = 9  # the local mean over this side is removed before the flow (shadows, exposure); 0: none
-    motion_quantile: float = 0.999  # a cell's normal speed: this quantile of its speeds in the training windows
+    top_blocks: int = (
+        1  # the score is the mean of this many highest blocks of the fused map (a cyclist fills 1-2)
+    )
+    motion_scale: int = (
+        2  # flow at input_size x this: what the worker sends (>= 2 x input_size), a cyclist's wheels
+    )
+    flow_preset: str = (
+        "medium"  # OpenCV DIS preset (inference.motion): medium is the one that separated bikes from walkers
+    )
+    flow_pairs: int = (
+        2  # the motion map averages the speeds of the last this many frame pairs (0.4 s at 5 fps)
+    )
+    motion_quantile: float = (
+        0.999  # a cell's normal speed: this quantile of its speeds in the training windows
+    )
     fusion_quantile: float = 0.99  # each map is divided by this quantile of its held-out normal frame maxima
-    motion_floor: float = 0.1  # the motion map's scale is at least this many px per sampled frame: slower is codec noise
+    motion_floor: float = (
+        0.1  # the motion map's scale is at least this many px per sampled frame: slower is codec noise
+    )
     motion_weight: float = 1.0  # weight of the standardised motion map in the fused map (0: prediction only)
     prediction_weight: float = 1.0  # weight of the standardised prediction-error map (0: motion only)
-    tail_quantile: float = 0.9  # threshold: generalized Pareto tail fitted to held-out runs above this quantile
+    tail_quantile: float = (
+        0.9  # threshold: generalized Pareto tail fitted to held-out runs above this quantile
+    )
     max_shift: int = 0  # augmentation: random translation of the whole window up to this many pixels
     flip: bool = True  # augmentation: mirror half of the windows left-right (motion both ways is alike)
     brightness: float = 0.1  # augmentation: random gain in [1 - brightness, 1 + brightness]
     holdout_fraction: float = 0.2  # last fraction of each camera's normal windows kept for calibration
     false_alarms_per_hour: float = 1.0  # calibration target per camera (see training.calibration)
-    threshold_margin: float = 1.25  # region threshold margin; threshold margin when too few peaks for a tail fit
+    threshold_margin: float = (
+        1.25  # region threshold margin; threshold margin when too few peaks for a tail fit
+    )
     region_quantile: float = 0.99  # region threshold = this quantile of held-out block scores x margin
 
     def __post_init__(self) -> None:
@@ -94,13 +111,7 @@ class ModelConfig:
             raise ValueError(f"score_frames must be >= 1, got {self.score_frames}")
         if self.top_blocks < 1:
             raise ValueError(f"top_blocks must be >= 1, got {self.top_blocks}")
-        for side in self.flow_size:
-            if side % (2 ** (self.flow_levels - 1)):
-                raise ValueError(f"flow size {self.flow_size} must be divisible by 2^(flow_levels - 1)")
-        if self.flow_window < 1 or self.flow_window % 2 == 0:
-            raise ValueError(f"flow_window must be odd, got {self.flow_window}")
-        if self.flow_high_pass < 0 or (self.flow_high_pass and self.flow_high_pass % 2 == 0):
-            raise ValueError(f"flow_high_pass must be 0 or odd, got {self.flow_high_pass}")
+        self.motion_spec  # noqa: B018 - validates preset, size and pairs
         if self.sample_fps <= 0:
             raise ValueError(f"sample_fps must be > 0, got {self.sample_fps}")
 
@@ -118,6 +129,16 @@ class ModelConfig:
         """Frames the scorer takes per scored frame (the artifact's `temporal_window`): the window of the
         first of the `score_frames` predictions starts `score_frames - 1` sampled frames earlier."""
         return self.temporal_window + self.score_frames - 1
+
+    @property
+    def motion_spec(self) -> MotionSpec:
+        """The motion cue the artifact's config.json names (computed outside the TorchScript module)."""
+        return MotionSpec(
+            preset=self.flow_preset,
+            size=self.flow_size,
+            cell=self.block * self.motion_scale,
+            pairs=self.flow_pairs,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -208,19 +229,11 @@ class AnomalyScorer(nn.Module):
         self.predictor = predictor
         self.height = config.input_size[0]
         self.width = config.input_size[1]
-        self.flow_height = config.flow_size[0]
-        self.flow_width = config.flow_size[1]
         self.window = config.input_window
         self.predict_window = config.temporal_window
         self.score_frames = config.score_frames
         self.block = config.block
-        self.cell = config.block * config.motion_scale
         self.top_blocks = config.top_blocks
-        self.flow_levels = config.flow_levels
-        self.flow_iterations = config.flow_iterations
-        self.flow_window = config.flow_window
-        self.flow_ridge = config.flow_ridge
-        self.flow_high_pass = config.flow_high_pass
         self.motion_weight = config.motion_weight
         self.prediction_weight = config.prediction_weight
         cells = (config.input_size[0] // config.block, config.input_size[1] // config.block)
@@ -228,52 +241,67 @@ class AnomalyScorer(nn.Module):
         self.register_buffer("motion_scale", torch.ones(()))
         self.register_buffer("prediction_scale", torch.ones(()))
 
-    def set_normal_stats(self, motion_normal: torch.Tensor, motion_scale: float, prediction_scale: float) -> None:
+    def set_normal_stats(
+        self, motion_normal: torch.Tensor, motion_scale: float, prediction_scale: float
+    ) -> None:
         self.motion_normal.copy_(motion_normal)
         self.motion_scale.fill_(max(motion_scale, 1e-6))
         self.prediction_scale.fill_(max(prediction_scale, 1e-12))
 
     @torch.jit.export
-    def components(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(motion map, prediction map), each N x h x w, unscaled: the cell speed in excess of
-        `motion_normal` (flow pixels per sampled frame, 0 where slower), and the mean block prediction error."""
+    def components(
+        self, frames: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`components_grey` of uint8 RGB frames of any size (N x W x H x W x 3, or N x H x W x 3 when
+        W = 1), resized and converted in torch (`resize_frames`, `to_grey`); `Scoring` gives
+        `components_grey` OpenCV's conversion (`inference.grey`) instead, which is what serving uses."""
         if self.window == 1:
             frames = frames.unsqueeze(1)
         n, t = frames.shape[0], frames.shape[1]
-        x = resize_frames(frames.reshape(n * t, frames.shape[2], frames.shape[3], 3), (self.flow_height, self.flow_width))
-        fine = to_grey(x).unsqueeze(1)  # (n * t) x 1 x fh x fw
-        grey = F.interpolate(fine, size=(self.height, self.width), mode="bilinear", align_corners=False,
-                             antialias=True).reshape(n, t, self.height, self.width)
+        x = resize_frames(frames.reshape(n * t, frames.shape[2], frames.shape[3], 3), (self.height, self.width))
+        return self.components_grey(to_grey(x).reshape(n, t, self.height, self.width), speed)
+
+    @torch.jit.export
+    def components_grey(
+        self, grey: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(motion map, prediction map), each N x h x w, unscaled, of greyscale windows (float 0..1,
+        N x W x h x w at `input_size`): the cell speed (`speed`, N x h x w, from `inference.motion`;
+        none: no motion map) in excess of `motion_normal` (flow pixels per sampled frame, 0 where
+        slower), and the mean block prediction error of the last `score_frames` predictions."""
+        n = grey.shape[0]
         k, p = self.score_frames, self.predict_window
         # the K prediction windows of each item, item-major: (n * K) x p frames
         windows = torch.stack([grey[:, j : j + p] for j in range(k)], dim=1).reshape(n * k, p, self.height, self.width)
         inputs, target = split_window(windows)
         errors = block_errors(self.predictor(inputs), target, self.block)
         prediction = errors.reshape(n, k, errors.shape[1], errors.shape[2]).mean(dim=1)
-        if t < 2:
+        if speed is None:
             return torch.zeros_like(prediction), prediction
-        # the last min(K, t - 1) frame pairs of each item
-        pairs = min(k, t - 1)
-        fine = fine.reshape(n, t, self.flow_height, self.flow_width)
-        first = fine[:, t - 1 - pairs : t - 1].reshape(n * pairs, 1, self.flow_height, self.flow_width)
-        second = fine[:, t - pairs : t].reshape(n * pairs, 1, self.flow_height, self.flow_width)
-        if self.flow_high_pass > 0:
-            flow = lucas_kanade(high_pass(first, self.flow_high_pass), high_pass(second, self.flow_high_pass),
-                                self.flow_levels, self.flow_iterations, self.flow_window, self.flow_ridge)
-        else:
-            flow = lucas_kanade(first, second, self.flow_levels, self.flow_iterations, self.flow_window, self.flow_ridge)
-        speed = cell_speed(flow, self.cell).reshape(n, pairs, self.motion_normal.shape[0], self.motion_normal.shape[1])
-        # a pair of identical frames is the padding of a window at the start of a stream (the worker and
-        # training repeat the oldest frame they have; a camera's consecutive frames always differ by some
-        # noise): it says nothing about speed, so the mean is over the pairs of distinct frames only
-        moved = (first - second).abs().flatten(1).amax(dim=1).reshape(n, pairs) > 0
-        weights = moved.to(speed.dtype)
-        speed = (speed * weights.view(n, pairs, 1, 1)).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0).view(n, 1, 1)
         # slower than normal is not anomalous (nobody on the path right now): only the excess counts, and
         # maps and scores stay >= 0
-        return F.relu(speed - self.motion_normal), prediction
+        return F.relu(speed.to(prediction.dtype) - self.motion_normal), prediction
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        motion, prediction = self.components(frames)
-        maps = (motion / self.motion_scale) * self.motion_weight + (prediction / self.prediction_scale) * self.prediction_weight
-        return frame_scores(maps, self.top_blocks), maps
+    @torch.jit.export
+    def fuse(self, motion: torch.Tensor, prediction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scores, maps) from the two unscaled maps. Each map is standardised by its scale; the map
+        (where) is their weighted sum, and the score (how much) the weighted sum of each map's own
+        `frame_scores`: the two cues of one object peak in different cells (the flow in the cell holding
+        its body, the prediction error at its edges, where it was and where it is), so a sum cell by cell
+        would let neither peak reinforce the other."""
+        m = motion / self.motion_scale * self.motion_weight
+        q = prediction / self.prediction_scale * self.prediction_weight
+        return frame_scores(m, self.top_blocks) + frame_scores(q, self.top_blocks), m + q
+
+    @torch.jit.export
+    def score_grey(
+        self, grey: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        motion, prediction = self.components_grey(grey, speed)
+        return self.fuse(motion, prediction)
+
+    def forward(
+        self, frames: torch.Tensor, speed: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        motion, prediction = self.components(frames, speed)
+        return self.fuse(motion, prediction)

@@ -30,6 +30,9 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from inference.grey import grey_frames
+from inference.motion import DisMotion
+from inference.scoring import Scoring
 from training import env
 from training.calibration import HeldOut, calibrate
 from training.data import (
@@ -43,7 +46,7 @@ from training.data import (
 )
 from training.evaluate import evaluate_clips
 from training.export import export_artifact
-from training.model import AnomalyScorer, ModelConfig, Predictor, block_errors, split_window, to_grey
+from training.model import AnomalyScorer, ModelConfig, Predictor, block_errors, split_window
 from training.windows import window_indices
 
 logger = logging.getLogger(__name__)
@@ -65,105 +68,158 @@ def get_args_parser() -> argparse.ArgumentParser:
         prog="python -m training", description="Train Vigil's scene-anomaly model on normal clips."
     )
     parser.add_argument(
-        "--train", type=Path, default=os.environ.get(env.SM_CHANNEL_TRAIN),
+        "--train",
+        type=Path,
+        default=os.environ.get(env.SM_CHANNEL_TRAIN),
         help=f"manifest.jsonl or a folder holding manifests; or a video, or a folder of videos, for which a "
         f"manifest is written to MODEL_DIR/{GENERATED_MANIFEST_DIR}/ (default: ${env.SM_CHANNEL_TRAIN})",
     )
     parser.add_argument(
-        "--camera-id", default=DEFAULT_CAMERA,
+        "--camera-id",
+        default=DEFAULT_CAMERA,
         help=f"camera the videos of a --train without a manifest belong to (default: {DEFAULT_CAMERA})",
     )
     parser.add_argument(
-        "--validation", type=Path, default=os.environ.get(env.SM_CHANNEL_VALIDATION),
+        "--validation",
+        type=Path,
+        default=os.environ.get(env.SM_CHANNEL_VALIDATION),
         help=f"labelled manifest or folder to report val_* metrics on (default: ${env.SM_CHANNEL_VALIDATION}, "
         "else none)",
     )
     parser.add_argument(
-        "--model-dir", type=Path, default=os.environ.get(env.SM_MODEL_DIR),
+        "--model-dir",
+        type=Path,
+        default=os.environ.get(env.SM_MODEL_DIR),
         help=f"where model.tar.gz, model.pt and config.json go (default: ${env.SM_MODEL_DIR})",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None,
+        "--epochs",
+        type=int,
+        default=None,
         help="passes over the training windows (default: as many as --steps optimiser steps take)",
     )
     parser.add_argument(
-        "--steps", type=int, default=4800,
+        "--steps",
+        type=int,
+        default=4800,
         help=f"optimiser steps when --epochs is not given (default: 4800, within {MIN_AUTO_EPOCHS} to "
         f"{MAX_AUTO_EPOCHS} epochs)",
     )
     parser.add_argument(
-        "--patience", type=int, default=8,
+        "--patience",
+        type=int,
+        default=8,
         help="stop early when the held-out normal windows' prediction loss has not fallen by "
         f"{PLATEAU_MIN_GAIN:.0%}% of its best for this many epochs, checked once {PLATEAU_FROM:.0%}% of the "
         "steps have run; the best epoch's weights are kept (default: 8; 0: never stop early)",
     )
     parser.add_argument(
-        "--gradient-loss", type=float, default=0.0,
+        "--gradient-loss",
+        type=float,
+        default=0.0,
         help="weight of the image-gradient term added to the squared prediction error (default: 0)",
     )
     parser.add_argument(
-        "--ema-decay", type=float, default=EMA_DECAY,
+        "--ema-decay",
+        type=float,
+        default=EMA_DECAY,
         help="also keep an exponential moving average of the weights, with this decay per step (warmed up), "
         "and export it when it predicts the held-out windows better; 0 = the trained weights only "
         f"(default: {EMA_DECAY})",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="windows per optimiser step (default: 32)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate; warm-up then cosine decay (default: 0.003)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; runs are deterministic (default: 0)")
     parser.add_argument(
-        "--checkpoint-dir", type=Path, default=None,
+        "--lr",
+        type=float,
+        default=3e-3,
+        help="peak Adam learning rate; warm-up then cosine decay (default: 0.003)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed; runs are deterministic (default: 0)"
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
         help=f"save/resume checkpoints here; {env.SAGEMAKER_CHECKPOINT_DIR} is used instead when it exists "
         "(default: none, no checkpoints)",
     )
     parser.add_argument(
-        "--input-size", type=int, nargs=2, metavar=("H", "W"), default=list(DEFAULTS.input_size),
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=list(DEFAULTS.input_size),
         help=f"model frame size, multiples of 8 (default: {DEFAULTS.input_size[0]} {DEFAULTS.input_size[1]})",
     )
     parser.add_argument(
-        "--temporal-window", type=int, default=DEFAULTS.temporal_window,
+        "--temporal-window",
+        type=int,
+        default=DEFAULTS.temporal_window,
         help=f"frames per prediction (the last is predicted from the others), 1 = single frames "
         f"(default: {DEFAULTS.temporal_window})",
     )
     parser.add_argument(
-        "--score-frames", type=int, default=DEFAULTS.score_frames,
+        "--score-frames",
+        type=int,
+        default=DEFAULTS.score_frames,
         help="a frame's error map is the mean of this many consecutive predictions' maps; the model then "
         f"takes temporal_window + score_frames - 1 frames (default: {DEFAULTS.score_frames})",
     )
     parser.add_argument(
-        "--channels", type=int, nargs=3, metavar=("C1", "C2", "C3"), default=list(DEFAULTS.channels),
+        "--channels",
+        type=int,
+        nargs=3,
+        metavar=("C1", "C2", "C3"),
+        default=list(DEFAULTS.channels),
         help=f"widths of the predictor's three encoder stages (default: {' '.join(map(str, DEFAULTS.channels))})",
     )
     parser.add_argument(
-        "--motion-weight", type=float, default=DEFAULTS.motion_weight,
+        "--motion-weight",
+        type=float,
+        default=DEFAULTS.motion_weight,
         help=f"weight of the motion map in the fused score, 0 = prediction error only (default: {DEFAULTS.motion_weight:g})",
     )
     parser.add_argument(
-        "--prediction-weight", type=float, default=DEFAULTS.prediction_weight,
+        "--prediction-weight",
+        type=float,
+        default=DEFAULTS.prediction_weight,
         help="weight of the prediction-error map in the fused score, 0 = motion only "
         f"(default: {DEFAULTS.prediction_weight:g})",
     )
     parser.add_argument(
-        "--false-alarms-per-hour", type=float, default=DEFAULTS.false_alarms_per_hour,
+        "--false-alarms-per-hour",
+        type=float,
+        default=DEFAULTS.false_alarms_per_hour,
         help=f"calibration target per camera (default: {DEFAULTS.false_alarms_per_hour:g})",
     )
     parser.add_argument(
-        "--sample-fps", type=float, default=DEFAULTS.sample_fps,
+        "--sample-fps",
+        type=float,
+        default=DEFAULTS.sample_fps,
         help=f"rate the worker samples frames at; window frames are this far apart (default: {DEFAULTS.sample_fps:g})",
     )
     parser.add_argument(
-        "--image-fps", type=float, default=DEFAULT_IMAGE_FPS,
+        "--image-fps",
+        type=float,
+        default=DEFAULT_IMAGE_FPS,
         help=f"frame rate of image-folder clips whose manifest line has no fps (default: {DEFAULT_IMAGE_FPS:g})",
     )
     parser.add_argument(
-        "--max-frames-per-clip", type=int, default=None,
+        "--max-frames-per-clip",
+        type=int,
+        default=None,
         help="use only the first N frames of each clip, e.g. 50 for 5 s at 10 fps (default: all frames)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="CPU threads for torch (default: torch's choice, capped at the CPUs this process may use)",
     )
     parser.add_argument(
-        "--model-version", default=None,
+        "--model-version",
+        default=None,
         help="version recorded in the artifact (default: UTC timestamp + short hash of the weights)",
     )
     return parser
@@ -185,6 +241,7 @@ class WindowSet:
     `input_window` frames; their last T frames are the prediction window of the same frame)."""
 
     frames: torch.Tensor
+    grey: torch.Tensor  # the frames as the model sees them: uint8 N x h x w at input_size (`inference.grey`)
     train: torch.Tensor  # n x T
     holdout: dict[str, torch.Tensor]  # camera -> n x W, in time order
     incidents: torch.Tensor  # n x T
@@ -207,7 +264,9 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
         in_incident = clip.is_incident[idx].any(dim=1)
         frames.append(clip.frames)
         normal.setdefault(clip.camera_id, []).append(idx[~in_incident] + offset)
-        seconds.setdefault(clip.camera_id, []).append(torch.full((int((~in_incident).sum()),), 1.0 / clip.fps))
+        seconds.setdefault(clip.camera_id, []).append(
+            torch.full((int((~in_incident).sum()),), 1.0 / clip.fps)
+        )
         weights.setdefault(clip.camera_id, []).append(clip.is_false_alarm[idx[~in_incident, -1]])
         incidents.append(idx[clip.is_incident[idx[:, -1]], -t:] + offset)
         offset += len(clip.frames)
@@ -224,8 +283,10 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
         holdout[camera] = windows[-n_holdout:]
         hours[camera] = float(torch.cat(seconds[camera])[-n_holdout:].sum()) / 3600.0
         full.append(windows[:-n_holdout])
+    every = torch.cat(frames)
     return WindowSet(
-        frames=torch.cat(frames),
+        frames=every,
+        grey=torch.from_numpy(grey_frames(every.permute(0, 2, 3, 1).numpy(), config.input_size)),
         train=torch.cat(train),
         holdout=holdout,
         incidents=torch.cat(incidents),
@@ -235,20 +296,16 @@ def build_windows(clips: list[ClipFrames], config: ModelConfig) -> WindowSet:
     )
 
 
-def batch_windows(frames: torch.Tensor, config: ModelConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """uint8 B x T x 3 x H x W windows (frames at `flow_size`) -> float B x T x h x w greyscale at
-    `input_size`, resized as the scorer does; with a generator, augmented (one brightness gain, mirror
-    and translation per window)."""
-    x = frames.float().div(255.0)
-    b, _, _, h, w = x.shape
+def batch_windows(
+    grey: torch.Tensor, config: ModelConfig, generator: torch.Generator | None
+) -> torch.Tensor:
+    """uint8 B x T x h x w greyscale windows (`WindowSet.grey`, at `input_size`) -> float in 0..1; with a
+    generator, augmented (one brightness gain, mirror and translation per window)."""
+    grey = grey.float().div(255.0)
+    b, _, h, w = grey.shape
     if generator is not None:
-        gain = 1.0 + (torch.rand(b, 1, 1, 1, 1, generator=generator) * 2.0 - 1.0) * config.brightness
-        x = (x * gain).clamp(0.0, 1.0)
-    grey = to_grey(x)  # B x T x H x W
-    if (h, w) != config.input_size:
-        grey = F.interpolate(grey.reshape(b * grey.shape[1], 1, h, w), size=config.input_size, mode="bilinear",
-                             align_corners=False, antialias=True).reshape(b, -1, *config.input_size)
-        h, w = config.input_size
+        gain = 1.0 + (torch.rand(b, 1, 1, 1, generator=generator) * 2.0 - 1.0) * config.brightness
+        grey = (grey * gain).clamp(0.0, 1.0)
     if generator is not None and config.flip:
         mirror = torch.rand(b, generator=generator) < 0.5
         grey = torch.where(mirror.view(b, 1, 1, 1), grey.flip(-1), grey)
@@ -283,7 +340,9 @@ def main(args: argparse.Namespace) -> dict:
     """Train, calibrate, export; returns the artifact's config.json content."""
     for name in ("train", "model_dir"):
         if getattr(args, name) is None:
-            raise DataError(f"--{name.replace('_', '-')} is required (or set its SageMaker environment variable)")
+            raise DataError(
+                f"--{name.replace('_', '-')} is required (or set its SageMaker environment variable)"
+            )
     if (args.epochs is not None and args.epochs < 1) or args.steps < 1 or args.batch_size < 1 or args.lr <= 0:
         raise DataError("--epochs, --steps and --batch-size must be >= 1 and --lr > 0")
     if args.patience < 0:
@@ -300,10 +359,17 @@ def main(args: argparse.Namespace) -> dict:
     resumed = torch.load(ckpt_path, weights_only=False) if ckpt_path and ckpt_path.exists() else None
     try:
         config = (
-            ModelConfig(**resumed["config"]) if resumed else ModelConfig(
-                input_size=tuple(args.input_size), temporal_window=args.temporal_window, sample_fps=args.sample_fps,
-                score_frames=args.score_frames, channels=tuple(args.channels), motion_weight=args.motion_weight,
-                prediction_weight=args.prediction_weight, false_alarms_per_hour=args.false_alarms_per_hour,
+            ModelConfig(**resumed["config"])
+            if resumed
+            else ModelConfig(
+                input_size=tuple(args.input_size),
+                temporal_window=args.temporal_window,
+                sample_fps=args.sample_fps,
+                score_frames=args.score_frames,
+                channels=tuple(args.channels),
+                motion_weight=args.motion_weight,
+                prediction_weight=args.prediction_weight,
+                false_alarms_per_hour=args.false_alarms_per_hour,
             )
         )
     except (ValueError, TypeError) as exc:
@@ -311,8 +377,12 @@ def main(args: argparse.Namespace) -> dict:
 
     train = manifest_for_videos(args.train, args.model_dir / GENERATED_MANIFEST_DIR, args.camera_id)
     clips, skipped = load_clips(
-        train, config.flow_size, min_frames=config.input_window, sample_fps=config.sample_fps,
-        max_frames=args.max_frames_per_clip, image_fps=args.image_fps,
+        train,
+        config.flow_size,
+        min_frames=config.input_window,
+        sample_fps=config.sample_fps,
+        max_frames=args.max_frames_per_clip,
+        image_fps=args.image_fps,
     )
     data = build_windows(clips, config)
     print(
@@ -325,7 +395,11 @@ def main(args: argparse.Namespace) -> dict:
     optimizer = torch.optim.Adam(predictor.parameters(), lr=args.lr)
     # an exponential moving average of the trained weights; each epoch, whichever of the two predicts the
     # held-out normal windows better is the candidate that early stopping keeps
-    ema = AveragedModel(predictor, avg_fn=WeightAverage(args.ema_decay), use_buffers=True) if args.ema_decay else None
+    ema = (
+        AveragedModel(predictor, avg_fn=WeightAverage(args.ema_decay), use_buffers=True)
+        if args.ema_decay
+        else None
+    )
     candidates = [predictor] if ema is None else [predictor, ema.module]
     epochs = resolve_epochs(args, len(data.train))
     steps_per_epoch = math.ceil(len(data.train) / args.batch_size)
@@ -348,35 +422,58 @@ def main(args: argparse.Namespace) -> dict:
     epochs_run = start_epoch
     for epoch in progress:
         schedule = LearningRate(args.lr, epoch * steps_per_epoch, total_steps)
-        train_loss = train_epoch(predictor, optimizer, schedule, data, config, args.batch_size, generator, device,
-                                 args.gradient_loss, ema)
+        train_loss = train_epoch(
+            predictor,
+            optimizer,
+            schedule,
+            data,
+            config,
+            args.batch_size,
+            generator,
+            device,
+            args.gradient_loss,
+            ema,
+        )
         holdout_loss, best = min(
-            ((prediction_loss(m, data.frames, holdout, config, args.batch_size, device), m) for m in candidates),
+            (
+                (prediction_loss(m, data.grey, holdout, config, args.batch_size, device), m)
+                for m in candidates
+            ),
             key=lambda scored: scored[0],
         )
         stop = plateau.update(epoch, holdout_loss, best) and (epoch + 1) >= PLATEAU_FROM * epochs
         epochs_run = epoch + 1
         print(f"epoch={epoch} train_loss={train_loss:.6f} holdout_loss={holdout_loss:.6f}")
         if ckpt_path:
-            save_checkpoint(ckpt_path, {
-                "model": predictor.state_dict(), "optimizer": optimizer.state_dict(),
-                **({"ema": ema.state_dict()} if ema is not None else {}),
-                "epoch": epoch, "args": vars(args), "plateau": plateau.__dict__,
-                "config": config.to_dict(), "generator": generator.get_state(),
-            })
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": predictor.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    **({"ema": ema.state_dict()} if ema is not None else {}),
+                    "epoch": epoch,
+                    "args": vars(args),
+                    "plateau": plateau.__dict__,
+                    "config": config.to_dict(),
+                    "generator": generator.get_state(),
+                },
+            )
         if stop:
-            logger.info("held-out loss has not improved for %s epochs: stopping at epoch %s", args.patience, epoch)
+            logger.info(
+                "held-out loss has not improved for %s epochs: stopping at epoch %s", args.patience, epoch
+            )
             break
     if plateau.best_state is not None:
         predictor.load_state_dict(plateau.best_state)
         holdout_loss = plateau.best_loss
 
     scorer = AnomalyScorer(predictor.cpu().eval(), config).eval()
-    fit_normal_stats(scorer, data, config)
+    scoring = Scoring(scorer, DisMotion(config.motion_spec))
+    fit_normal_stats(scoring, data, config)
     train_seconds = time.monotonic() - started
     holdout = {}
     for camera, windows in data.holdout.items():
-        scores, maps = score_windows(scorer, data.frames, windows, config.input_window)
+        scores, maps = score_windows(scoring, data.frames, windows, config.input_window)
         holdout[camera] = HeldOut(scores=scores, maps=maps, hours=data.holdout_hours[camera])
     calibration = calibrate(holdout, config)
     metrics: dict[str, float | None] = {
@@ -392,17 +489,28 @@ def main(args: argparse.Namespace) -> dict:
     }
     if args.validation is not None:
         val_clips, _ = load_clips(
-            args.validation, config.flow_size, min_frames=config.input_window, sample_fps=config.sample_fps,
+            args.validation,
+            config.flow_size,
+            min_frames=config.input_window,
+            sample_fps=config.sample_fps,
             image_fps=args.image_fps,
         )
-        report = evaluate_clips(scorer, val_clips, config.input_window, config.sample_fps,
-                                calibration.thresholds, calibration.threshold)
+        report = evaluate_clips(
+            scoring,
+            val_clips,
+            config.input_window,
+            config.sample_fps,
+            calibration.thresholds,
+            calibration.threshold,
+        )
         metrics.update({f"val_{name}": value for name, value in report.metrics().items()})
     metrics["train_seconds"] = round(train_seconds, 3)
     print(" ".join(f"{name}={value:.6g}" for name, value in metrics.items() if value is not None))
 
     return export_artifact(
-        args.model_dir, scorer, config,
+        args.model_dir,
+        scorer,
+        config,
         {
             "temporal_window": config.input_window,  # frames the scorer takes (see ModelConfig.input_window)
             "sample_fps": config.sample_fps,
@@ -416,8 +524,13 @@ def main(args: argparse.Namespace) -> dict:
             "false_alarms_per_hour_predicted": calibration.predicted_false_alarms_per_hour,
             "metrics": metrics,
             "training": {
-                "epochs": epochs, "epochs_run": epochs_run, "best_epoch": plateau.best_epoch,
-                "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+                "epochs": epochs,
+                "epochs_run": epochs_run,
+                "best_epoch": plateau.best_epoch,
+                "patience": args.patience,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "seed": args.seed,
                 "train_windows": len(data.train),
                 "holdout_windows": {camera: len(w) for camera, w in data.holdout.items()},
                 "incident_windows": len(data.incidents),
@@ -451,7 +564,11 @@ class Plateau:
 
 
 def prediction_loss(
-    predictor: Predictor, frames: torch.Tensor, windows: torch.Tensor, config: ModelConfig, batch_size: int,
+    predictor: Predictor,
+    frames: torch.Tensor,
+    windows: torch.Tensor,
+    config: ModelConfig,
+    batch_size: int,
     device: torch.device,
 ) -> float:
     """Mean squared prediction error over the given windows, unaugmented, in eval mode."""
@@ -473,7 +590,9 @@ class WeightAverage:
     def __init__(self, decay: float) -> None:
         self.decay = decay
 
-    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, n_averaged: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, averaged: torch.Tensor, current: torch.Tensor, n_averaged: torch.Tensor
+    ) -> torch.Tensor:
         if not averaged.is_floating_point():  # a counter (BatchNorm's num_batches_tracked): the latest
             return current
         n = float(n_averaged)
@@ -515,13 +634,15 @@ def train_epoch(
     total = 0.0
     for start in range(0, len(order), batch_size):
         rows = data.train[order[start : start + batch_size]]
-        inputs, target = split_window(batch_windows(data.frames[rows], config, generator).to(device))
+        inputs, target = split_window(batch_windows(data.grey[rows], config, generator).to(device))
         prediction = predictor(inputs)
         loss = F.mse_loss(prediction, target)
         objective = loss + gradient_weight * gradient_loss(prediction, target) if gradient_weight else loss
         if len(data.incidents):
             pick = torch.randint(0, len(data.incidents), (max(1, batch_size // 4),), generator=generator)
-            inputs, target = split_window(batch_windows(data.frames[data.incidents[pick]], config, generator).to(device))
+            inputs, target = split_window(
+                batch_windows(data.grey[data.incidents[pick]], config, generator).to(device)
+            )
             incident = block_errors(predictor(inputs), target, 1).flatten(1).mean(dim=1)
             objective = loss + F.relu(INCIDENT_MARGIN * loss.detach() - incident).mean()
         for group in optimizer.param_groups:
@@ -546,7 +667,7 @@ def gradient_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 def score_windows(
-    scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int
+    scorer: Scoring, frames: torch.Tensor, windows: torch.Tensor, window: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(scores, maps) of the given windows (rows of frame indices), in order."""
     scores, maps = [], []
@@ -560,7 +681,7 @@ def score_windows(
 
 
 def window_components(
-    scorer: AnomalyScorer, frames: torch.Tensor, windows: torch.Tensor, window: int
+    scorer: Scoring, frames: torch.Tensor, windows: torch.Tensor, window: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The unscaled (motion, prediction) maps of the given windows, in order."""
     motion, prediction = [], []
@@ -573,28 +694,40 @@ def window_components(
     return torch.cat(motion), torch.cat(prediction)
 
 
-def fit_normal_stats(scorer: AnomalyScorer, data: WindowSet, config: ModelConfig) -> None:
+def fit_normal_stats(scoring: Scoring, data: WindowSet, config: ModelConfig) -> None:
     """The scorer's normal statistics: each cell's normal speed (`motion_quantile` of its speeds over
     the training windows, at most `MOTION_STATS_WINDOWS` of them evenly spread), then the two maps'
     scales (`fusion_quantile` of the held-out normal frames' maxima of each raw map; the motion scale at
     least `motion_floor`: in a still scene the speeds are codec noise, a scale fitted to them would turn
     the noise of a few frames into an alarm). Held-out windows
     never feed the per-cell speeds: the threshold is calibrated on them."""
+    scorer = scoring.scorer
     scorer.set_normal_stats(torch.zeros_like(scorer.motion_normal), 1.0, 1.0)
     rows = data.normal
     if len(rows) > MOTION_STATS_WINDOWS:
         rows = rows[torch.linspace(0, len(rows) - 1, MOTION_STATS_WINDOWS).round().long()]
-    speeds, _ = window_components(scorer, data.frames, rows, config.input_window)
-    normal = torch.quantile(speeds.flatten(1).double(), config.motion_quantile, dim=0).float().view(speeds.shape[1:])
+    speeds, _ = window_components(scoring, data.frames, rows, config.input_window)
+    normal = (
+        torch.quantile(speeds.flatten(1).double(), config.motion_quantile, dim=0)
+        .float()
+        .view(speeds.shape[1:])
+    )
     held = torch.cat(list(data.holdout.values()))
-    speed, prediction = window_components(scorer, data.frames, held, config.input_window)
-    motion_scale = max(config.motion_floor,
-                       float(torch.quantile(speed.flatten(1).amax(dim=1).double(), config.fusion_quantile)))
-    prediction_scale = float(torch.quantile(prediction.flatten(1).amax(dim=1).double(), config.fusion_quantile))
+    speed, prediction = window_components(scoring, data.frames, held, config.input_window)
+    motion_scale = max(
+        config.motion_floor,
+        float(torch.quantile(speed.flatten(1).amax(dim=1).double(), config.fusion_quantile)),
+    )
+    prediction_scale = float(
+        torch.quantile(prediction.flatten(1).amax(dim=1).double(), config.fusion_quantile)
+    )
     scorer.set_normal_stats(normal, motion_scale, prediction_scale)
     logger.info(
         "normal cell speed median %.3g, max %.3g px; scales: motion %.3g px, prediction %.3g",
-        float(normal.median()), float(normal.max()), motion_scale, prediction_scale,
+        float(normal.median()),
+        float(normal.max()),
+        motion_scale,
+        prediction_scale,
     )
 
 

@@ -1,5 +1,5 @@
-"""The motion cue (torch Lucas-Kanade flow, per-cell speed), the generalized Pareto tail, and the fused
-scorer's TorchScript round trip."""
+"""The motion cue (OpenCV DIS flow, per-cell speed, `inference.motion`), the generalized Pareto tail,
+and the fused scorer's TorchScript round trip."""
 
 from __future__ import annotations
 
@@ -9,44 +9,59 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from training.flow import cell_speed, lucas_kanade
+from inference.motion import DisMotion, MotionSpec
+from inference.scoring import Scoring
 from training.model import AnomalyScorer, ModelConfig, Predictor
 from training.tail import Tail, fit_gpd, fit_tail, run_peaks
 
 
-def _textured_square(dx: int, dy: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    background = F.avg_pool2d(torch.rand(1, 1, 66, 98, generator=generator) * 0.1, 3, 1)  # 64 x 96, faint
-    # a texture smooth enough for the gradients to describe it (pixel noise aliases at every level)
-    texture = F.interpolate(torch.rand(1, 1, 6, 6, generator=generator), size=(16, 16), mode="bicubic",
-                            align_corners=True).clamp(0, 1) * 0.6 + 0.3
-    first, second = background.clone(), background.clone()
-    first[..., 20:36, 30:46] = texture
-    second[..., 20 + dy : 36 + dy, 30 + dx : 46 + dx] = texture
-    return first, second
+def _moving_square(dx: int, dy: int, window: int = 3) -> np.ndarray:
+    """One uint8 1 x window x 128 x 192 x 3 window: a textured square moving (dx, dy) px per frame over
+    a faint, still background."""
+    rng = np.random.default_rng(0)
+    background = (rng.random((128, 192)) * 20 + 60).astype(np.uint8)
+    texture = np.kron(rng.integers(100, 255, (6, 6)), np.ones((4, 4))).astype(np.uint8)  # 24 x 24
+    frames = np.repeat(background[np.newaxis], window, axis=0)
+    for t in range(window):
+        y, x = 40 + dy * t, 40 + dx * t
+        frames[t, y : y + 24, x : x + 24] = texture
+    return np.repeat(frames[..., np.newaxis], 3, axis=-1)[np.newaxis]
 
 
 @pytest.mark.parametrize(("dx", "dy"), [(3, 0), (-2, 4), (6, 5)])
-def test_flow_of_a_moving_square_is_its_displacement(dx, dy):
-    # GIVEN a textured square that moves (dx, dy) pixels between two frames, over a faint background
-    first, second = _textured_square(dx, dy)
+def test_dis_speed_of_a_moving_square_is_its_displacement(dx, dy):
+    # GIVEN a textured square that moves (dx, dy) pixels per frame at the flow's own size
+    window = _moving_square(dx, dy)
 
-    # WHEN the flow is computed as the model does (3-level pyramid: displacements up to ~8 px)
-    flow = lucas_kanade(first, second, levels=3, iterations=3, window=7, ridge=ModelConfig().flow_ridge)
+    # WHEN the motion cue is computed as the endpoint does (the last 2 pairs, 16 px cells)
+    speed = DisMotion(MotionSpec(size=(128, 192), cell=16, pairs=2), threads=1)(window)
 
-    # THEN inside the square (away from its edges) the flow is the displacement, within 0.3 px
-    inside = flow[0, :, 24:32, 34:42].mean(dim=(1, 2))
-    assert inside.tolist() == pytest.approx([dx, dy], abs=0.3)
-    # AND the still background far from it does not move
-    assert float(flow[0, :, 50:, 70:].abs().max()) < 0.2
+    # THEN the fastest cell moves at about the square's speed, and the far background does not move
+    assert speed.shape == (1, 8, 12)
+    assert float(speed.max()) == pytest.approx(math.hypot(dx, dy), rel=0.35)
+    assert float(speed[0, 6:, 9:].max()) < 0.3
 
 
-def test_cell_speed_is_the_mean_magnitude_per_cell():
-    flow = torch.zeros(1, 2, 16, 16)
-    flow[0, 0, :8, :8], flow[0, 1, :8, :8] = 3.0, 4.0  # speed 5 in the top-left cell
-    assert cell_speed(flow, 8).tolist() == [[[5.0, 0.0], [0.0, 0.0]]]
+def test_a_pair_of_identical_frames_is_padding_not_stillness():
+    # GIVEN a window whose oldest frames repeat (the start of a stream), then one real move of 5 px
+    moving = _moving_square(5, 0, window=2)
+    padded = np.concatenate([moving[:, :1], moving], axis=1)  # frames 0, 0, 1
+
+    # WHEN the last 2 pairs are averaged
+    motion = DisMotion(MotionSpec(pairs=2), threads=2)
+    speed_padded, speed_single = motion(padded), DisMotion(MotionSpec(pairs=1), threads=1)(moving)
+
+    # THEN the padding pair is left out (not averaged in as a speed of 0)
+    np.testing.assert_allclose(speed_padded, speed_single, atol=1e-4)
+
+
+def test_motion_spec_refuses_what_cannot_be_computed():
+    with pytest.raises(ValueError, match="multiples of cell 16"):
+        MotionSpec(size=(120, 192), cell=16)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        MotionSpec(preset="slow")
+    assert MotionSpec.from_config(MotionSpec().to_dict()) == MotionSpec()
 
 
 def test_gpd_fit_recovers_a_known_tail():
@@ -97,13 +112,14 @@ def test_the_fused_scorer_survives_torchscript_and_sees_motion():
         base[0, t, 40:64, 20 + 8 * t : 44 + 8 * t] = texture  # moving: 8 px per frame at 128 x 192
         base[1, t, 40:64, 20:44] = texture  # still
 
-    # WHEN it is scripted, saved and loaded, and both score the windows
+    # WHEN it is scripted, saved and loaded, and both score the windows with the motion cue
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(scorer), buffer)
     buffer.seek(0)
-    loaded = torch.jit.load(buffer)
+    motion_cue = DisMotion(config.motion_spec, threads=1)
+    eager_scoring, loaded = Scoring(scorer, motion_cue), Scoring(torch.jit.load(buffer), motion_cue)
     with torch.inference_mode():
-        eager, scripted = scorer(base), loaded(base)
+        eager, scripted = eager_scoring(base), loaded(base)
         motion, _ = loaded.components(base)
 
     # THEN the round trip changes nothing, and only the moving square's window has motion above normal
