@@ -119,7 +119,9 @@ def view_shift(reference: np.ndarray, image: np.ndarray) -> tuple[float, float]:
     return max(abs(dx) / width, abs(dy) / height), correlation
 
 
-def read_frame(grey: np.ndarray, keep: np.ndarray | None, reference: Reference | None, config: TamperConfig) -> Reading:
+def read_frame(
+    grey: np.ndarray, keep: np.ndarray | None, reference: Reference | None, config: TamperConfig
+) -> Reading:
     """The condition `grey` (small, masks black) shows against `reference` (if learnt); pure."""
     deviation = texture(grey, keep)
     if deviation < config.blank_texture:
@@ -187,8 +189,12 @@ class TamperMonitor:
         reference = self.reference
         if reference is None or reference.size != grey.shape or reference.keep is not keep:
             if reference is not None:
-                logger.info("tamper reference camera=%s: learnt again (frame size or masks changed)", self.camera_id)
-            reference = self.reference = Reference(grey.shape, keep, pts_s, np.zeros(grey.shape, np.float64), [])
+                logger.info(
+                    "tamper reference camera=%s: learnt again (frame size or masks changed)", self.camera_id
+                )
+            reference = self.reference = Reference(
+                grey.shape, keep, pts_s, np.zeros(grey.shape, np.float64), []
+            )
         if reference.ready:
             return
         reference.total += _filled(grey, keep)
@@ -203,11 +209,16 @@ class TamperMonitor:
                 self.camera_id, len(reference.sharpness), reference.sharp, reference.texture,
             )  # fmt: skip
 
-    def _track(self, reading: Reading, pts_s: float, captured_at: datetime, config: TamperConfig) -> AlertRecord | None:
+    def _track(
+        self, reading: Reading, pts_s: float, captured_at: datetime, config: TamperConfig
+    ) -> AlertRecord | None:
         for kind in [kind for kind in self._episodes if kind != reading.kind]:
             episode = self._episodes.pop(kind)
             logger.info(
-                "tamper cleared camera=%s tamper=%s after %.1f s", self.camera_id, kind, pts_s - episode.started_pts_s
+                "tamper cleared camera=%s tamper=%s after %.1f s",
+                self.camera_id,
+                kind,
+                pts_s - episode.started_pts_s,
             )
         if reading.kind is None:
             return None
@@ -241,11 +252,17 @@ class TamperMonitor:
         self._silent_alerted = True
         last = self._last_silent_alert
         if last is not None and (now - last).total_seconds() < config.cooldown_s:
-            logger.info("tamper suppressed camera=%s tamper=no_signal (cooldown %.1f s)", self.camera_id, config.cooldown_s)
+            logger.info(
+                "tamper suppressed camera=%s tamper=no_signal (cooldown %.1f s)",
+                self.camera_id,
+                config.cooldown_s,
+            )
             return None
         self._last_silent_alert = now
         silent_s = (now - self._silent_since).total_seconds()
-        return self._alert(Reading("no_signal", silent_s, config.min_duration_s), self._silent_since, now, None)
+        return self._alert(
+            Reading("no_signal", silent_s, config.min_duration_s), self._silent_since, now, None
+        )
 
     # -- alerts ----------------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ class Placed:
     regions: list[Region] = field(default_factory=list)
 
 
-def place_regions(scene: CameraScene, regions: list[Region], outside_event_type: str) -> dict[EventKey, Placed]:
+def place_regions(
+    scene: CameraScene, regions: list[Region], outside_event_type: str
+) -> dict[EventKey, Placed]:
     """The event keys an anomalous frame's regions raise, each with its regions (in the endpoint's
     order). Regions in privacy masks are dropped; regions outside every zone go to
     `(outside_event_type, None)` unless the scene ignores them."""
