@@ -62,8 +62,8 @@ CHART_WINDOW = timedelta(minutes=30)
 MAX_FORM_BYTES = 8192
 MAX_BULK = 50
 PAGE_SIZE = 25
-KNOWN_EVENT_TYPES = ("scene_anomaly",)
-"""Offered in the event filter besides those of the alerts shown (the model's event type)."""
+KNOWN_EVENT_TYPES = ("scene_anomaly", "intrusion", "loitering", "camera_tamper")
+"""Offered in the event filter besides those of the alerts shown (the model's, the zones', tamper)."""
 SEEN_FIELD = "seen"
 """The review form's hidden field: the review state (`SeenReview.token`) the page was rendered with."""
 
