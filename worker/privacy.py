@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from contracts.camera_scene import CameraScene, PrivacyMask
-from worker.picture import Picture
+from worker.picture import Image, Picture
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,14 @@ class PrivacyMasker:
                 raster = self._rasters[size] = rasterise(self._masks, size)
             return raster
 
-    def masked(self, picture: Picture, scene: CameraScene) -> Picture:
-        """`picture` with the scene's masks applied to every image made from it (itself when none)."""
+    def masked(self, image: Image, scene: CameraScene) -> Image:
+        """`image` with the scene's masks applied (itself when there are none): a decoded picture
+        becomes a `MaskedPicture`, an RGB array (tests, other sources) a masked copy."""
         if not scene.privacy_masks:
-            return picture
-        return MaskedPicture(picture, lambda size: self.keep(scene, size))
+            return image
+        if isinstance(image, Picture):
+            return MaskedPicture(image, lambda size: self.keep(scene, size))
+        return black_out(image, self.keep(scene, image.shape[:2]))  # type: ignore[arg-type]
 
 
 class MaskedPicture(Picture):

@@ -9,7 +9,8 @@ learnt a phase correlation and a correlation at 32 px, about 0.2 ms per frame.
   or grey frame from a broken encoder). Checked first: a blank frame is neither moved nor defocused.
 - moved: against the reference view, `cv2.phaseCorrelate` finds a shift over `moved_fraction` of the
   frame, or the two views hardly correlate (under `MIN_VIEW_CORRELATION` at 32 px: the camera looks
-  somewhere else). A Gaussian blur keeps a picture's phase, so a defocused view does not read as moved.
+  somewhere else). Both views are compared after the same blur (`PHASE_BLUR_SIGMA`), so a defocused
+  view does not read as moved.
 - defocus: the variance of the Laplacian (sharpness) under `defocus_ratio` x the reference's.
 - no signal: the KVS reader's `silent` state (no media for its `silent_after_s`), checked by the
   analyser between batches, on the worker's clock; file and RTSP sources have no such state.
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 TAMPER_WIDTH = 128
 CORRELATION_WIDTH = 32
 MIN_VIEW_CORRELATION = 0.3
+PHASE_BLUR_SIGMA = 1.0
+"""Both views are blurred alike before the phase correlation: phase correlation whitens the spectrum,
+so a defocused view (its fine detail gone, noise left) would otherwise find a shift in the noise."""
 TAMPER_MODEL_VERSION = "worker.tamper"
 """`model_version` of tamper alerts: the check that raised them, not the endpoint's model."""
 _EPSILON_S = 1e-6
@@ -109,7 +113,8 @@ def view_shift(reference: np.ndarray, image: np.ndarray) -> tuple[float, float]:
     """(largest shift as a fraction of the frame side, correlation at 32 px) of `image` against `reference`."""
     height, width = image.shape
     window = cv2.createHanningWindow((width, height), cv2.CV_32F)
-    (dx, dy), _response = cv2.phaseCorrelate(reference, image, window)
+    blurred = [cv2.GaussianBlur(view, (0, 0), PHASE_BLUR_SIGMA) for view in (reference, image)]
+    (dx, dy), _response = cv2.phaseCorrelate(blurred[0], blurred[1], window)
     small = (CORRELATION_WIDTH, max(2, round(height * CORRELATION_WIDTH / width)))
     a = cv2.resize(reference, small, interpolation=cv2.INTER_AREA).ravel()
     b = cv2.resize(image, small, interpolation=cv2.INTER_AREA).ravel()
