@@ -39,6 +39,22 @@ def render_scene(
     return frames
 
 
+def render_walk(
+    n_frames: int, where: dict[int, tuple[int, int]], *, height: int = 144, width: int = 256, seed: int = 0
+) -> list[np.ndarray]:
+    """Frames of the still scene with the intruder block (30 x 50 px) at `where[i]` = (x, y) of its top
+    left corner on frame i, out of view on frames `where` does not name."""
+    background = _background(height, width, seed)
+    frames = []
+    for i in range(n_frames):
+        frame = background.copy()
+        if i in where:
+            x, y = where[i]
+            frame[y : y + 50, x : x + 30] = (30, 20, 160)
+        frames.append(frame)
+    return frames
+
+
 def render_tampered(
     n_frames: int, tamper: str, span: tuple[int, int], *, height: int = 144, width: int = 256, seed: int = 0
 ) -> list[np.ndarray]:
