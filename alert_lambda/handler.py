@@ -186,6 +186,12 @@ processor = AlertBatchProcessor(event_type=EventType.KinesisDataStreams, model=A
 def record_handler(record: AlertKinesisRecord) -> None:
     alert = record.kinesis.data  # an AlertRecord, validated by pydantic
     logger.thread_safe_append_keys(camera_id=alert.camera_id, alert_id=alert.alert_id)
+    if not alert.notify:  # outside the camera's arming schedule: kept for the console, not sent
+        if table := os.environ.get(history.HISTORY_TABLE_ENV):
+            history.record_alert(alert, table)
+        logger.info("alert raised while disarmed (notify false): recorded, not published to SNS")
+        _metric(name="AlertsNotNotified", unit=MetricUnit.Count, value=1)
+        return
     result = idempotency.notify_once(alert, Settings.from_env())
     # After the publish, before the duplicate check: a retry still records what failed to record
     # the first time. Conditional on alert_id, so a repeat never overwrites an operator's review.

@@ -1,6 +1,7 @@
-"""Alert history: one DynamoDB item per notified alert, read by the operator console (`console/`).
+"""Alert history: one DynamoDB item per alert, read by the operator console (`console/`).
 
-The Lambda calls `record_alert(alert, table_name)` after a successful SNS publish. The write is a
+The Lambda calls `record_alert(alert, table_name)` after a successful SNS publish, or at once for an
+alert with `notify: false` (raised outside the camera's arming schedule: listed, never published). The write is a
 conditional `PutItem` (`attribute_not_exists`), so a record delivered twice, or a batch retried after
 a partial failure, leaves exactly one item and never overwrites the operator's review on it.
 
@@ -13,8 +14,9 @@ Table layout (the console queries it on its keys; it never scans it):
 | `site` (S) | GSI `by-site` partition key (sort key `sk`): a site's alerts by time |
 | `month` (S) | GSI `by-month` partition key `YYYY-MM` (sort key `sk`): every site's alerts by time |
 | `alert_id` (S) | GSI `by-alert-id` partition key (keys only): an alert page from its id alone |
-| `alert` (S) | the `AlertRecord` JSON as the Lambda received it (the contract, schema_version "1") |
+| `alert` (S) | the `AlertRecord` JSON as the Lambda received it (the contract, schema_version "1" or "2") |
 | `severity`, `event_type`, `score`, `threshold`, `model_version`, `recorded_at` | list filters and columns |
+| `zone` (S), `notify` (BOOL) | the alert's camera zone (only when it has one); false: not sent to SNS (disarmed) |
 
 Review attributes (`review_label`, `reviewed_by`, `reviewed_at`) are the console's; this module never
 writes them.
@@ -70,6 +72,8 @@ def history_item(alert: AlertRecord, recorded_at: datetime | None = None) -> dic
         "score": _number(alert.score),
         "threshold": _number(alert.threshold),
         "model_version": alert.model_version,
+        "zone": alert.zone,
+        "notify": None if alert.notify else False,
         "started_at": utc_iso(alert.started_at),
         "recorded_at": utc_iso(recorded_at or datetime.now(UTC)),
         "alert": alert.model_dump_json(),

@@ -3,8 +3,8 @@
 One SNS `Publish` with `MessageStructure="json"` carries a text per protocol: `email` gets a readable
 summary with links, `sms` a single short line, `sqs` / `lambda` / `https` and `default` the alert record
 JSON itself (the contract in `contracts.alert`). The subject and the message attributes (`severity`,
-`site`, `camera_id`, `event_type`) are what email subjects show and what subscription filter policies
-match on. Times a person reads (email, SMS) are in the site's time zone, named, with its UTC offset.
+`site`, `camera_id`, `event_type`, and `zone` for an alert in a camera zone) are what email subjects
+show and what subscription filter policies match on. Times a person reads (email, SMS) are in the site's time zone, named, with its UTC offset.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ MAX_SUBJECT_CHARS = 99
 # One SMS segment is 160 GSM-7 characters; the origination prefix takes some. Keep a margin.
 MAX_SMS_CHARS = 139
 JSON_PROTOCOLS = ("sqs", "lambda", "https")
-ATTRIBUTE_NAMES = ("severity", "site", "camera_id", "event_type")
+ATTRIBUTE_NAMES = ("severity", "site", "camera_id", "event_type", "zone")
+ZONE_ATTRIBUTE = "zone"
+"""Only on alerts in a zone: SNS refuses an empty attribute value. A filter policy on `zone` therefore
+matches zone alerts only (`{"zone": [{"exists": false}]}` matches the others)."""
 # Every message also carries the alert id (a subscriber drops a repeat it has seen) and, on a Publish
 # resent after one whose outcome was unknown (see `notifier`), `possible_duplicate: "true"`.
 ALERT_ID_ATTRIBUTE = "alert_id"
@@ -86,8 +89,9 @@ def shorten(text: str, limit: int) -> str:
 
 def build_subject(alert: AlertRecord) -> str:
     """E.g. `[HIGH] scene_anomaly at hq / cam-lobby`, always under 100 characters, one line."""
+    where = f" in {one_line(alert.zone)}" if alert.zone else ""
     text = (
-        f"[{alert.severity.value.upper()}] {one_line(alert.event_type)} "
+        f"[{alert.severity.value.upper()}] {one_line(alert.event_type)}{where} "
         f"at {one_line(alert.site)} / {one_line(alert.camera_id)}"
     )
     return shorten(text, MAX_SUBJECT_CHARS)
@@ -150,6 +154,9 @@ def build_email(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> str:
         f"Site:       {one_line(alert.site)}",
         f"Camera:     {one_line(alert.camera_id)}",
         f"Event:      {one_line(alert.event_type)}",
+        *([f"Zone:       {one_line(alert.zone)}"] if alert.zone else []),
+        *([f"Tamper:     {alert.tamper}"] if alert.tamper else []),
+        *([] if alert.armed else ["Armed:      no (outside the camera's arming schedule)"]),
         f"Severity:   {alert.severity.value}",
         f"Time:       {local_time(alert.frame_at, zone)}, site time",
         f"Started:    {local_time(alert.started_at, zone)}",
@@ -175,7 +182,8 @@ def build_email(alert: AlertRecord, links: Links, zone: tzinfo = UTC) -> str:
 
 
 def build_attributes(alert: AlertRecord, possible_duplicate: bool = False) -> dict[str, dict[str, str]]:
-    """SNS MessageAttributes: the four that subscription filter policies match, and `alert_id`."""
+    """SNS MessageAttributes: those subscription filter policies match (`zone` only when the alert
+    has one), and `alert_id`."""
     values = {
         "severity": alert.severity.value,
         "site": alert.site,
@@ -183,6 +191,8 @@ def build_attributes(alert: AlertRecord, possible_duplicate: bool = False) -> di
         "event_type": alert.event_type,
         ALERT_ID_ATTRIBUTE: alert.alert_id,
     }
+    if alert.zone:
+        values[ZONE_ATTRIBUTE] = alert.zone
     if possible_duplicate:
         values[POSSIBLE_DUPLICATE_ATTRIBUTE] = "true"
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}

@@ -76,8 +76,8 @@ MAX_SCENE_FORM_BYTES = 256 * 1024
 """A scene form: up to 64 shapes of 64 points and a year of schedule exceptions, URL-encoded JSON."""
 MAX_BULK = 50
 PAGE_SIZE = 25
-KNOWN_EVENT_TYPES = ("scene_anomaly",)
-"""Offered in the event filter besides those of the alerts shown (the model's event type)."""
+KNOWN_EVENT_TYPES = ("scene_anomaly", "intrusion", "loitering", "camera_tamper")
+"""Offered in the event filter besides those of the alerts shown (the model's, the zones', tamper)."""
 SEEN_FIELD = "seen"
 """The review form's hidden field: the review state (`SeenReview.token`) the page was rendered with."""
 

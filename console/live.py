@@ -135,7 +135,7 @@ def alert_event(row: AlertRow) -> dict[str, Any]:
     alert = row.alert
     return {
         "alert_id": alert.alert_id, "camera_id": alert.camera_id, "site": alert.site,
-        "event_type": alert.event_type, "severity": alert.severity.value,
+        "event_type": alert.event_type, "zone": alert.zone, "severity": alert.severity.value,
         "score": round(alert.score, 3), "threshold": round(alert.threshold, 3),
         "started_at": utc_iso(alert.started_at), "sk": row.sk, "seen": row.seen.token,
     }

@@ -113,7 +113,7 @@ class Zone(BaseModel):
 class PrivacyMask(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, description="Names the mask in the console.")
     polygon: Polygon = Field(
         description="Excluded from the motion gate and from scoring, black in snapshots (clips keep "
         "the original footage as evidence)."
@@ -160,8 +160,12 @@ class ArmingSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timezone: str = Field(description="IANA time zone of the site, e.g. 'Europe/Berlin'.")
-    windows: list[ArmingWindow] = Field(default_factory=list, max_length=64)
-    exceptions: list[ArmingException] = Field(default_factory=list, max_length=366)
+    windows: list[ArmingWindow] = Field(
+        default_factory=list, max_length=64, description="Weekly windows during which the camera is armed."
+    )
+    exceptions: list[ArmingException] = Field(
+        default_factory=list, max_length=366, description="Whole local dates armed or disarmed whatever the windows say."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -186,7 +190,11 @@ class TamperConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: bool = Field(
+        default=False,
+        description="Check the camera for tamper (opt-in: a camera that is dark at night would otherwise "
+        "alert as blank the day this ships).",
+    )
     min_duration_s: float = Field(
         default=3.0, ge=0.0, le=600.0, description="Media seconds a tamper condition must last to alert."
     )
@@ -213,14 +221,25 @@ class TamperConfig(BaseModel):
 class CameraScene(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal["1"] = SCHEMA_VERSION
-    zones: list[Zone] = Field(default_factory=list, max_length=MAX_ZONES)
-    privacy_masks: list[PrivacyMask] = Field(default_factory=list, max_length=MAX_MASKS)
+    schema_version: Literal["1"] = Field(default=SCHEMA_VERSION, description="Version of the scene's shape.")
+    zones: list[Zone] = Field(
+        default_factory=list,
+        max_length=MAX_ZONES,
+        description="Named polygons and the event each raises; a region is in the first zone holding the "
+        "bottom centre of its box.",
+    )
+    privacy_masks: list[PrivacyMask] = Field(
+        default_factory=list,
+        max_length=MAX_MASKS,
+        description="Polygons blacked out before the motion gate and the endpoint, and in snapshots.",
+    )
     outside_zones: Literal["scene_anomaly", "ignore"] = Field(
         default="scene_anomaly", description="What an anomaly outside every zone raises."
     )
     schedule: ArmingSchedule | None = Field(default=None, description="None: always armed.")
-    tamper: TamperConfig = Field(default_factory=TamperConfig)
+    tamper: TamperConfig = Field(
+        default_factory=TamperConfig, description="Camera tamper: covered or blank, defocused, moved, no signal."
+    )
 
     @field_validator("zones", "privacy_masks")
     @classmethod

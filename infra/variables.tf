@@ -277,7 +277,7 @@ variable "alert_event_source" {
 }
 
 variable "alert_subscriptions" {
-  description = "SNS subscriptions to the alert topic with optional filter policies on severity, site, camera_id, event_type (alerts module's subscriptions)."
+  description = "SNS subscriptions to the alert topic with optional filter policies on severity, site, camera_id, event_type, zone (alerts module's subscriptions)."
   type = list(object({
     protocol      = string
     endpoint      = string

@@ -4,7 +4,9 @@
 2. the first seconds of the camera archived to S3 as training clips (MP4 + manifest);
 3. `python -m training` on those clips (downloaded as SageMaker downloads a training channel);
 4. `python -m inference.serve` with the model (SageMaker's `/ping` + `/invocations` contract);
-5. `python -m worker` on the rest of the video, paced as a live camera (`--speed`);
+5. `python -m worker` on the rest of the video, paced as a live camera (`--speed`); on the bundled
+   sample with one camera zone drawn (`DEMO_SCENE`: the floor around the standing table, an
+   `intrusion` zone), so its alerts are `intrusion` in zone `table` or `scene_anomaly` elsewhere;
 6. `python -m alert_lambda.local_esm`: the Lambda's Kinesis trigger, invoking `alert_lambda`;
 7. every SNS notification printed as it arrives in the SQS subscription, with its latency;
 8. the run's S3 objects and DynamoDB items saved to `out/demo/state/` (`local.state`), so the
@@ -57,6 +59,16 @@ logger = logging.getLogger(__name__)
 ENDPOINT_NAME = "vigil-detector"
 DEMO_TRAIN_EPOCHS = 30  # passes over the demo's few training windows (~60 optimiser steps, seconds)
 CONSOLE_PORT = 8080  # python -m console's default
+OUTSIDE_ZONES = "(outside zones)"
+DEMO_SCENE = {
+    "zones": [{
+        "name": "table",
+        "polygon": [[0.42, 0.6], [0.78, 0.6], [0.78, 1.0], [0.42, 1.0]],
+        "event_type": "intrusion",
+    }],
+}
+"""The sample room's scene: the floor around the standing table (feet there: an intrusion in zone
+`table`); people elsewhere in the room raise `scene_anomaly` (`docs/scenes.md`)."""
 
 
 class DemoError(RuntimeError):
@@ -120,7 +132,8 @@ class Inbox:
             out.write(json.dumps(envelope) + "\n")
         say(
             f"  [+{time.monotonic() - self.started:6.1f}s] NOTIFICATION {alert.severity.value:<8} "
-            f"{alert.camera_id}@{alert.site} {alert.event_type} score={alert.score:.3f} "
+            f"{alert.camera_id}@{alert.site} {alert.event_type}{f' zone={alert.zone}' if alert.zone else ''} "
+            f"score={alert.score:.3f} "
             f"(threshold {alert.threshold:.3f}) at media {alert.media_time_s or 0:.1f}s "
             f"regions={len(alert.regions)} latency={latency_ms:.0f} ms  subject={envelope.get('Subject')!r}"
         )
@@ -280,6 +293,11 @@ def run_demo(args: argparse.Namespace) -> dict:
             worker_args += ["--start-s", str(skip_s)]
         if args.duration_s:
             worker_args += ["--end-s", str(skip_s + args.duration_s)]
+        if "://" not in args.video and Path(args.video).resolve() == SAMPLE_VIDEO:  # the zone is drawn for the sample's room
+            scene_path = out_dir / "camera.json"
+            scene_path.write_text(json.dumps({"scene": DEMO_SCENE}, indent=2) + "\n")
+            worker_args += ["--config", str(scene_path)]
+            say(f"    camera zone 'table' (intrusion) from {scene_path}")
         worker = procs.start("worker", worker_args)
         while worker.poll() is None:
             procs.check_alive("inference", server)
@@ -407,6 +425,15 @@ def console_lines(out_dir: Path) -> list[str]:
     return lines
 
 
+def by_zone(notes: list[Notification]) -> dict[str, dict[str, int]]:
+    """Notifications per zone (`OUTSIDE_ZONES` for those in none), then per event type."""
+    counts: dict[str, dict[str, int]] = {}
+    for note in notes:
+        zone = counts.setdefault(note.alert.zone or OUTSIDE_ZONES, {})
+        zone[note.alert.event_type] = zone.get(note.alert.event_type, 0) + 1
+    return counts
+
+
 def summarise(args: argparse.Namespace, stats: dict, notes: list[Notification], config: dict,
               elapsed_s: float, out_dir: Path) -> dict:
     latencies = [n.latency_ms for n in notes]
@@ -425,9 +452,11 @@ def summarise(args: argparse.Namespace, stats: dict, notes: list[Notification], 
              "max": round(max(latencies), 1)} if latencies else {"p50": None, "p95": None, "max": None}
         ),
         "notifications": [
-            {"alert_id": n.alert.alert_id, "media_time_s": n.alert.media_time_s, "score": n.alert.score,
+            {"alert_id": n.alert.alert_id, "event_type": n.alert.event_type, "zone": n.alert.zone,
+             "media_time_s": n.alert.media_time_s, "score": n.alert.score,
              "severity": n.alert.severity.value, "latency_ms": round(n.latency_ms, 1)} for n in notes
         ],
+        "notifications_by_zone": by_zone(notes),
         "elapsed_s": round(elapsed_s, 1),
     }
     truth = EmptyStretches.for_video(args.video)
@@ -478,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"==> {summary['notifications_delivered']} notifications delivered for {summary['alerts_published']} alerts; "
         f"{summary['frames_decoded']} frames decoded, {summary['frames_analysed']} analysed; "
         f"latency p50 {latency['p50']} ms, p95 {latency['p95']} ms, max {latency['max']} ms")
+    for zone, events in summary["notifications_by_zone"].items():
+        say(f"    {zone}: " + ", ".join(f"{count} {event}" for event, count in sorted(events.items())))
     say(f"    {Path(args.out) / 'summary.json'} and {Path(args.out) / 'notifications.jsonl'}")
     truth = summary.get("ground_truth")
     ok = True

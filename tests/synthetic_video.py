@@ -39,6 +39,51 @@ def render_scene(
     return frames
 
 
+def render_walk(
+    n_frames: int, where: dict[int, tuple[int, int]], *, height: int = 144, width: int = 256, seed: int = 0
+) -> list[np.ndarray]:
+    """Frames of the still scene with the intruder block (30 x 50 px) at `where[i]` = (x, y) of its top
+    left corner on frame i, out of view on frames `where` does not name."""
+    background = _background(height, width, seed)
+    frames = []
+    for i in range(n_frames):
+        frame = background.copy()
+        if i in where:
+            x, y = where[i]
+            frame[y : y + 50, x : x + 30] = (30, 20, 160)
+        frames.append(frame)
+    return frames
+
+
+def render_tampered(
+    n_frames: int, tamper: str, span: tuple[int, int], *, height: int = 144, width: int = 256, seed: int = 0
+) -> list[np.ndarray]:
+    """Frames of the still scene with frames `span[0]..span[1]` tampered with: `blank` (black, a covered
+    lens), `blur` (defocused: a strong Gaussian blur) or `shift` (the camera turned: the view moved
+    by a quarter of its width)."""
+    import cv2
+
+    wide = _background(height, width + width // 4, seed)
+    for x, y, w, h, colour in ((30, 20, 40, 60, (200, 190, 170)), (150, 70, 70, 30, (60, 90, 70)),
+                               (250, 30, 25, 90, (170, 120, 80))):  # furniture: a view has features
+        wide[y : y + h, x : x + w] = colour
+    normal, shifted = wide[:, :width], wide[:, width // 4 :]
+    frames = []
+    for i in range(n_frames):
+        frame = normal.copy()
+        if span[0] <= i <= span[1]:
+            if tamper == "blank":
+                frame[:] = 0
+            elif tamper == "blur":
+                frame = cv2.GaussianBlur(frame, (0, 0), 4.0)
+            elif tamper == "shift":
+                frame = np.ascontiguousarray(shifted)
+            else:
+                raise ValueError(f"unknown tamper {tamper!r}")
+        frames.append(frame)
+    return frames
+
+
 def write_h264(path: Path, frames: list[np.ndarray], fps: int = 10, gop: int = 10) -> Path:
     """Encode RGB frames as H.264 (libx264) in MP4 with a keyframe every `gop` frames."""
     with av.open(str(path), mode="w") as container:

@@ -228,7 +228,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     Supervisor(
         configs, leases, stop_event=stop_event, metrics_interval_s=args.metrics_interval_s, batcher=batcher,
-        scene_for=live_scene,
+        scenes=live_scene,
     ).run()
     return EXIT_OK
 

@@ -18,7 +18,9 @@ What a checkpoint holds besides the fragment, so that a restart continues exactl
 stood (issue 22):
 - `policy`: the alert policy's state after the fragment's last analysed frame (`AlertPolicy.snapshot`):
   an open event, or the over-threshold frames of one not open yet, continues under the same
-  `alert_id`, and a long event no longer holds the checkpoint at its start;
+  `alert_id`, and a long event no longer holds the checkpoint at its start. Opaque JSON here: its
+  format is the policy's (version 2 tracks one event per event type and zone; `AlertPolicy.restore`
+  still reads version 1, so a checkpoint written before zones resumes); tamper state is not kept;
 - `history_from` and `history_due_s`: the fragment holding the oldest of the last `history_frames`
   sampled frames, and the sampler's schedule when it began. A restart reads from there: the frames
   up to the checkpoint (pre-roll) rebuild the model's frame history and the motion gate's reference,

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from archive.schedule import ScheduleConfig
+from contracts.camera_scene import CameraScene
 from worker.env import (
     DEFAULT_ALERT_STREAM,
     ENV_ALERT_STREAM,
@@ -305,6 +306,12 @@ class WorkerConfig(BaseModel):
     camera_status: CameraStatusConfig = Field(
         default_factory=CameraStatusConfig,
         description="The camera's status item, written to the state table (`kvs.state_table`).",
+    )
+    scene: CameraScene = Field(
+        default_factory=CameraScene,
+        description="The camera's scene: zones and their event types, privacy masks, arming schedule, tamper "
+        "checks (`contracts.camera_scene`, docs/scenes.md). Empty: one scene_anomaly event anywhere, always "
+        "armed, no tamper checks. A deployment may read it live from the state table instead.",
     )
     archive: ScheduleConfig = Field(
         default_factory=ScheduleConfig,

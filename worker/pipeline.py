@@ -14,10 +14,20 @@ is spooled for the publisher's sender thread, or logged at ERROR with its JSON. 
 stop event, joins the reader then the analyser, and flushes and closes the publisher.
 
 Frames travel as decoded pictures (`worker.picture`): the gate and the detector each take the small
-image they need from one, and full-resolution RGB is made only for an alert's snapshot."""
+image they need from one, and full-resolution RGB is made only for an alert's snapshot.
+
+The camera's scene (`contracts.camera_scene`) comes from a provider, a zero-argument callable the
+reader calls once per sampled frame (default: `config.scene`; a deployment may pass one that reads
+the state table). The reader masks the frame with it (`worker.privacy`: black before the gate, the
+endpoint and the snapshot), runs the tamper checks on it (`worker.tamper`, every sampled frame) and
+hands it on with the frame, so the policy places the frame's regions in the zones it was masked
+with. A tamper alert raised by the reader waits in a small queue for the analyser, which publishes
+it as it does the policy's (its fragment is held until then, as a queued frame's is); the analyser
+also raises `no_signal` while a KVS source is silent."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -44,15 +54,20 @@ from worker.detector import Detector, DetectorError, SageMakerDetector
 from worker.kvs_source import build_kvs_source, is_kvs, kvs_stream_name
 from worker.motion import MotionGate
 from worker.policy import AlertPolicy
+from worker.privacy import PrivacyMasker
 from worker.publisher import AlertPublisher
 from worker.snapshot import SnapshotWriter
 from worker.sources import AvSource, Frame, FrameSource
 from worker.spool import AlertSpool
+from worker.tamper import TamperMonitor
 
 logger = logging.getLogger(__name__)
 
 QUEUE_POLL_S = 0.1  # how often a waiting thread looks at the stop event
 DROP_LOG_EVERY = 100
+
+SceneProvider = Callable[[], CameraScene]
+"""Returns the camera's current scene; called once per sampled frame, so it must be cheap (cache)."""
 
 
 @dataclass
@@ -74,6 +89,9 @@ class WorkerStats:
     alerts_published: int = 0
     alerts_failed: int = 0
     alerts_suppressed: int = 0
+    alerts_not_notified: int = 0
+    """Raised outside the arming schedule with `notify: false`: on the stream, not sent to SNS."""
+    tamper_alerts: int = 0
     snapshots_failed: int = 0
     inference_calls: int = 0
     keyframes_only: bool = False
@@ -103,10 +121,15 @@ class Worker:
         progress: FragmentProgress | None = None,
         clips: ClipArchiveRunner | None = None,
         status: CameraStatusReporter | None = None,
-        scene: Callable[[], CameraScene] | None = None,
+        scene: SceneProvider | None = None,
     ) -> None:
         self.config = config
-        self.scene = scene  # the camera's current scene (worker.live_scene); not used by the analyser yet
+        self.scene_provider: SceneProvider = scene or (lambda: config.scene)
+        self._scene = config.scene  # the last scene the provider returned
+        self._scene_failed = False
+        self.masker = PrivacyMasker(config.camera_id)
+        self.tamper = TamperMonitor(config.camera_id, config.site)
+        self._tamper_alerts: queue.SimpleQueue[tuple[AlertRecord, Frame]] = queue.SimpleQueue()
         self.status = status  # the camera's status item for the console (worker.camera_status)
         self.last_analysed: LastAnalysed | None = None
         self.clips = clips  # alert clips (and scheduled normal footage) to the archive bucket
@@ -187,6 +210,8 @@ class Worker:
         stats.alerts_published = self.publisher.published
         stats.alerts_failed = self.publisher.failed
         stats.alerts_suppressed = self.policy.stats.suppressed
+        stats.alerts_not_notified = self.policy.stats.not_notified
+        stats.tamper_alerts = self.tamper.alerts
         stats.snapshots_failed = self.snapshots.failed if self.snapshots else 0
         stats.lag_s_mean = (
             round(self._lag_total_s / stats.frames_analysed, 4) if stats.frames_analysed else 0.0
@@ -196,17 +221,54 @@ class Worker:
 
     # -- reader ----------------------------------------------------------------------------------
 
+    def current_scene(self) -> CameraScene:
+        """The provider's scene; the last good one when it fails (logged once per outage)."""
+        try:
+            scene = self.scene_provider()
+        except Exception:
+            if not self._scene_failed:
+                logger.exception("scene provider failed camera=%s: keeping the last scene", self.camera_id)
+            self._scene_failed = True
+            return self._scene
+        if self._scene_failed:
+            logger.info("scene provider back camera=%s", self.camera_id)
+        self._scene_failed = False
+        self._scene = scene
+        return scene
+
+    def _scened(self, frame: Frame) -> Frame:
+        """`frame` with the current scene and its privacy masks applied to its picture."""
+        scene = self.current_scene()
+        picture = self.masker.masked(frame.picture, scene)
+        return dataclasses.replace(frame, picture=picture, scene=scene)
+
+    def _check_tamper(self, frame: Frame) -> None:
+        scene = frame.scene or self._scene
+        alert = self.tamper.check(
+            frame.picture,
+            lambda size: self.masker.keep(scene, size),
+            pts_s=frame.pts_s,
+            captured_at=frame.captured_at,
+            scene=scene,
+        )
+        if alert is not None:  # published by the analyser; its fragment waits for it like a queued frame
+            if self.progress is not None:
+                self.progress.frame_queued(frame.fragment_number)
+            self._tamper_alerts.put((alert, frame))
+
     def _read(self) -> None:
         try:
             for frame in self.source.frames():
                 if self.progress is not None:
                     self.progress.frame_sampled(frame.fragment_number)
+                frame = self._scened(frame)
                 if frame.preroll:  # read again after a restart: history for the gate and the model only
                     self.stats.frames_preroll += 1
                     self.gate.check(frame.picture, frame.pts_s)
                     self.detector.observe(frame.picture, scored=False)
                     continue
                 self.stats.frames_sampled += 1
+                self._check_tamper(frame)
                 send = self.gate.check(frame.picture, frame.pts_s).send
                 self.detector.observe(frame.picture, scored=send)  # a temporal model's history: every sampled frame
                 if not send:
@@ -263,8 +325,25 @@ class Worker:
 
     # -- analyser --------------------------------------------------------------------------------
 
+    def _emit_tamper(self) -> None:
+        """Publish the tamper alerts the reader raised, and `no_signal` when the source is silent."""
+        while True:
+            try:
+                alert, frame = self._tamper_alerts.get_nowait()
+            except queue.Empty:
+                break
+            self._emit(alert, frame)
+            if self.progress is not None:
+                self.progress.frame_done(frame.fragment_number)
+        reader_state = getattr(getattr(self.source, "reader", None), "state", None)
+        if reader_state is not None:
+            alert = self.tamper.check_signal(str(reader_state) == "silent", self._scene)
+            if alert is not None:
+                self._emit(alert, None)
+
     def _analyse(self) -> None:
         while not self.stop_event.is_set():
+            self._emit_tamper()
             batch = self._next_batch()
             if batch:
                 states: list[dict | None] = [None] * len(batch)
@@ -277,7 +356,8 @@ class Worker:
                     self.progress.frame_done(frame.fragment_number, policy=state)
             elif self._reader_done.is_set() and self.queue.empty() and self._held is None:
                 break
-        self._reader_done.wait()  # stopped: the reader puts nothing more once it is done
+        self._reader_done.wait()
+        self._emit_tamper()  # what the reader raised last: alerts are never dropped  # stopped: the reader puts nothing more once it is done
         left = self.queue.qsize() + (self._held is not None)
         if left:
             self._count_dropped(left, "stopped before analysis")
@@ -339,15 +419,15 @@ class Worker:
             self.last_lag_s = lag_s  # the FrameLagSeconds metric (worker.metrics)
             self._lag_total_s += lag_s
             self.stats.lag_s_max = max(self.stats.lag_s_max, lag_s)
-            alert = self.policy.observe(
+            for alert in self.policy.observe(
                 pts_s=frame.pts_s,
                 captured_at=frame.captured_at,
                 score=result.score,
                 threshold=threshold,
                 regions=result.regions,
                 model_version=response.model_version,
-            )
-            if alert is not None:
+                scene=frame.scene,
+            ):
                 self._emit(alert, frame)
             if self.progress is not None:  # only checkpoints keep it: no dict per frame for files and RTSP
                 states[i] = self.policy.snapshot()
@@ -356,7 +436,15 @@ class Worker:
         self.last_analysed = LastAnalysed(batch[-1].captured_at, lag_s, response.model_version, threshold)
         return states
 
-    def _emit(self, alert: AlertRecord, frame: Frame) -> None:
+    def _emit(self, alert: AlertRecord, frame: Frame | None) -> None:
+        """Snapshot, clip and publish one alert; `frame` is None for one with no frame (no signal)."""
+        if frame is None:
+            spooled = self.publisher.publish(alert)
+            logger.info(
+                "alert camera=%s alert_id=%s event_type=%s tamper=%s spooled=%s",
+                alert.camera_id, alert.alert_id, alert.event_type, alert.tamper, spooled,
+            )  # fmt: skip
+            return
         if self.clips is not None:  # the clip's key is known now; the object appears after post-roll
             schedule = self.config.archive
             alert = alert.model_copy(update={"clip": alert_clip_ref(
@@ -370,10 +458,11 @@ class Worker:
         spooled = self.publisher.publish(alert)  # never waits on Kinesis: a sender thread puts it
         if self.clips is not None:
             self.clips.submit_alert(alert)
-        if self.scores is not None:
+        if self.scores is not None and alert.tamper is None:  # a tamper alert has no anomaly score to chart
             self.scores.watch(alert)
         logger.info(
-            "alert camera=%s alert_id=%s score=%.4f media_time_s=%.3f severity=%s frame=%d spooled=%s",
+            "alert camera=%s alert_id=%s score=%.4f media_time_s=%.3f severity=%s frame=%d spooled=%s "
+            "event_type=%s zone=%s tamper=%s armed=%s notify=%s",
             alert.camera_id,
             alert.alert_id,
             alert.score,
@@ -381,6 +470,11 @@ class Worker:
             alert.severity,
             frame.index,
             spooled,
+            alert.event_type,
+            alert.zone,
+            alert.tamper,
+            alert.armed,
+            alert.notify,
         )
 
     def _submit_traces(self, traces: list[tuple[str, ScoreTrace]]) -> None:
@@ -394,15 +488,16 @@ def build_worker(
     *,
     detector: Detector | None = None,
     worker_id: str | None = None,
-    scene: Callable[[], CameraScene] | None = None,
+    scene: SceneProvider | None = None,
 ) -> Worker:
     """The production wiring: PyAV source, SageMaker endpoint, S3 snapshots, Kinesis publisher,
     the camera's status item in the state table (`camera_status.enabled`).
     The source is opened here, so a missing or unreadable source fails before any thread starts.
     `detector`: instead of a `SageMakerDetector` of the camera's own (fleet mode: one that shares
     the calls of every camera, `worker.batching`). `worker_id`: who owns the camera, in its status
-    (fleet mode: the lease holder; default host-pid). `scene`: the camera's current scene
-    (`worker.live_scene.LiveScene`), which the status item reports too."""
+    (fleet mode: the lease holder; default host-pid). `scene`: where the camera's scene comes from,
+    called once per sampled frame (default: `config.scene`; in production `worker.live_scene.LiveScene`,
+    whose revision and refusal the status item reports too)."""
     stop_event = stop_event or threading.Event()
     kvs = build_kvs_source(config, stop_event) if is_kvs(config.source) else None
     source = kvs.source if kvs is not None else AvSource(

@@ -28,6 +28,7 @@ from typing import Self
 import av
 import numpy as np
 
+from contracts.camera_scene import CameraScene
 from worker.picture import Picture
 from worker.sampler import FrameSampler
 
@@ -89,6 +90,8 @@ class Frame:
     preroll: bool = False
     """Read again before the checkpoint after a restart: it rebuilds the model's history and the motion
     gate's reference, and is never analysed a second time."""
+    scene: CameraScene | None = field(default=None, repr=False)
+    """The camera scene the reader masked the frame with; the analyser places its regions with the same."""
 
     @property
     def image(self) -> np.ndarray:

@@ -25,13 +25,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.camera_scene import CameraScene
 from worker.batching import BatchingDetector, build_batching_detector
 from worker.config import CAMERA_ID_PATTERN, WorkerConfig
 from worker.env import ENV_CAMERAS
 from worker.leases import LeaseManager, TickResult
 from worker.metrics import MetricsReporter, TimedDetector
-from worker.pipeline import Worker, build_worker
+from worker.pipeline import SceneProvider, Worker, build_worker
 from worker.sources import SourceError
 
 logger = logging.getLogger(__name__)
@@ -123,12 +122,12 @@ class Supervisor:
         build: Callable[[WorkerConfig, threading.Event], Worker] | None = None,
         metrics_interval_s: float = 0.0,
         batcher: BatchingDetector | None = None,
-        scene_for: Callable[[WorkerConfig], Callable[[], CameraScene]] | None = None,
+        scenes: Callable[[WorkerConfig], SceneProvider] | None = None,
     ) -> None:
         """`configs`: camera id -> its worker config (the cameras `leases` shares). `build`: a
         worker for a config with its own stop event (the production wiring by default). `batcher`:
-        the calls the cameras share (started by `run()`, stopped by `shutdown()`). `scene_for`: the
-        camera's live scene, made at each start of its worker (`worker.live_scene.live_scene`)."""
+        the calls the cameras share (started by `run()`, stopped by `shutdown()`). `scenes`: the
+        scene provider of a camera's worker (default: its config's scene)."""
         unknown = set(leases.cameras) ^ set(configs)
         if unknown:
             raise ValueError(f"leases and configs name different cameras: {sorted(unknown)}")
@@ -136,7 +135,7 @@ class Supervisor:
         self.leases = leases
         self.stop_event = stop_event or threading.Event()
         self.batcher = batcher
-        self.scene_for = scene_for
+        self.scenes = scenes
         self.build = build or self._build_worker
         self.metrics_interval_s = metrics_interval_s
         self.workers: dict[str, Worker] = {}
@@ -205,7 +204,7 @@ class Supervisor:
         detector = None
         if self.batcher is not None:
             detector = self.batcher.for_camera(config.camera_id, max_side=config.inference_max_side)
-        scene = self.scene_for(config) if self.scene_for is not None else None
+        scene = self.scenes(config) if self.scenes is not None else None
         return build_worker(config, stop_event, detector=detector, worker_id=self.leases.worker_id, scene=scene)
 
     def _start_worker(self, camera_id: str) -> None:

@@ -40,7 +40,8 @@ def test_short_clip_delivers_one_notification_with_every_field(short_demo_run):
     }
     assert "gate-2" in envelope["Subject"] and "port-of-entry" in envelope["Subject"]
     assert (alert.camera_id, alert.site, alert.event_type, alert.schema_version) == (
-        "gate-2", "port-of-entry", "scene_anomaly", "1")
+        "gate-2", "port-of-entry", "scene_anomaly", "2")
+    assert (alert.zone, alert.tamper, alert.armed, alert.notify) == (None, None, True, True)  # no scene drawn
     assert alert.score >= alert.threshold > 0
     assert 8.5 <= alert.media_time_s <= 14.0
     assert alert.started_at <= alert.frame_at <= alert.detected_at

@@ -27,6 +27,13 @@ def test_sample_alerts_while_people_are_in_view_and_never_while_the_room_is_empt
     assert [t for t in times if truth.is_empty_at(t)] == []
     assert any(truth.is_occupied_at(t) for t in times)
     assert len({n["alert_id"] for n in summary["notifications"]}) == len(times)
+    # AND the demo's camera zone (the floor around the table) sorts them: intrusions in zone table,
+    # scene anomalies elsewhere in the room
+    by_zone = summary["notifications_by_zone"]
+    assert set(by_zone) <= {"table", "(outside zones)"} and "table" in by_zone, by_zone
+    assert set(by_zone["table"]) == {"intrusion"}
+    assert sum(sum(events.values()) for events in by_zone.values()) == len(times)
+    assert all((n["zone"] == "table") == (n["event_type"] == "intrusion") for n in summary["notifications"])
     # AND the console will find every one of them after the run: history row, snapshot, clip and score trace, saved
     n, first = summary["notifications_delivered"], min(summary["notifications"], key=lambda x: x["media_time_s"])
     assert summary["console"] == {"state": str(tmp_path / "state"), "first_alert_id": first["alert_id"],

@@ -155,8 +155,9 @@ variable "event_source" {
 variable "subscriptions" {
   description = <<-EOT
     Who is notified of alerts: SNS subscriptions to the alert topic. filter_policy (optional) matches the
-    message attributes the Lambda sets on each notification: severity, site, camera_id, event_type, e.g.
-    { severity = ["high", "critical"], site = ["lhr-t5"] }.
+    message attributes the Lambda sets on each notification: severity, site, camera_id, event_type, and
+    zone (only on alerts in a camera zone), e.g. { severity = ["high", "critical"], site = ["lhr-t5"] } or
+    { event_type = ["intrusion"], zone = ["loading dock"] }.
   EOT
   type = list(object({
     protocol      = string
@@ -183,9 +184,9 @@ variable "subscriptions" {
   }
   validation {
     condition = alltrue([for s in var.subscriptions : s.filter_policy == null ? true : alltrue([
-      for key in keys(s.filter_policy) : contains(["severity", "site", "camera_id", "event_type"], key)
+      for key in keys(s.filter_policy) : contains(["severity", "site", "camera_id", "event_type", "zone"], key)
     ])])
-    error_message = "filter_policy keys must be among severity, site, camera_id, event_type (the message attributes the Lambda sets)."
+    error_message = "filter_policy keys must be among severity, site, camera_id, event_type, zone (the message attributes the Lambda sets)."
   }
   validation {
     condition = alltrue([for s in var.subscriptions : s.filter_policy == null ? true : alltrue([

@@ -76,7 +76,7 @@ def test_batch_with_duplicate_and_poison_notifies_each_alert_once(
     valid = second.model_dump(mode="json")
     poison = {
         "not_json": POISONS["not_json"],
-        "wrong_schema_version": {**valid, "schema_version": "2"},
+        "wrong_schema_version": {**valid, "schema_version": "3"},
         "missing_field": {k: v for k, v in valid.items() if k != "camera_id"},
     }[poison_kind]
     event = kinesis_event_factory([first, poison, second, first])
@@ -100,7 +100,7 @@ def test_batch_with_duplicate_and_poison_notifies_each_alert_once(
     failures = [r.getMessage() for r in caplog.records if "batch item failure" in r.getMessage()]
     reason = {
         "not_json": "kinesis.data: Invalid JSON",
-        "wrong_schema_version": "kinesis.data.schema_version: Input should be '1'",
+        "wrong_schema_version": "kinesis.data.schema_version: Input should be '1' or '2'",
         "missing_field": "kinesis.data.camera_id: Field required",
     }[poison_kind]
     assert len(failures) == 1

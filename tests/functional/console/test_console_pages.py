@@ -334,3 +334,25 @@ def test_media_links_need_a_session_and_the_s3_link_is_short_lived(world: World,
     assert console_client(sign_in=False).get(path).status_code == 401
     assert console_client(local_access=SiteAccess.parse("demo-hq")).get(path).status_code == 404
     assert client.get(f"/alerts/{alert.alert_id}/media/manifest").status_code == 404
+
+
+def test_a_zone_alert_raised_while_disarmed_shows_its_zone_and_that_it_was_not_notified(world: World, client) -> None:
+    # GIVEN a version 2 alert in zone "dock door", raised outside the arming schedule, in the history
+    from alert_lambda.history import history_item
+    from contracts.alert import make_alert_id
+
+    base = world.by_camera("lobby-1")[0]
+    alert = base.model_copy(update={
+        "schema_version": "2", "event_type": "intrusion", "zone": "dock door", "armed": False, "notify": False,
+        "alert_id": make_alert_id(base.camera_id, "intrusion", base.started_at, "dock door"),
+    })
+    world.dynamodb.put_item(TableName=world.stack.names.alert_history_table, Item=_serialize(history_item(alert)))
+    # WHEN the operator opens the list and the alert's page
+    listing = client.get("/alerts?camera=lobby-1").text
+    page = client.get(f"/alerts/{alert.alert_id}").text
+    # THEN both name the zone and say it was not notified
+    assert alert.alert_id in listed(listing)
+    assert '<span class="muted zone">in dock door</span>' in listing
+    assert "disarmed, not notified" in listing
+    assert 'in <span id="zone">dock door</span> on lobby-1' in page
+    assert 'id="not-notified"' in page

@@ -232,3 +232,32 @@ def test_notification_has_one_text_per_protocol():
 )
 def test_human_duration(seconds, text):
     assert human_duration(seconds) == text
+
+
+# Issue 17: zone alerts carry a `zone` attribute for filter policies; alerts without one do not (SNS
+# refuses an empty attribute value).
+def test_a_zone_alert_has_a_zone_attribute_and_names_its_zone():
+    # GIVEN an intrusion alert in zone "loading dock", raised while disarmed at severity low
+    alert = ALERT.model_copy(
+        update={"event_type": "intrusion", "zone": "loading dock", "armed": False, "severity": Severity.LOW}
+    )
+    # WHEN its attributes, subject and email are built
+    # THEN the zone is an attribute, in the subject and in the email, which says it was disarmed
+    assert build_attributes(alert) == {
+        "severity": {"DataType": "String", "StringValue": "low"},
+        "site": {"DataType": "String", "StringValue": "hq-campus"},
+        "camera_id": {"DataType": "String", "StringValue": "cam-lobby-01"},
+        "event_type": {"DataType": "String", "StringValue": "intrusion"},
+        "alert_id": {"DataType": "String", "StringValue": "6f1c8a52-3a0e-5b8e-9d55-0c2f3b7f4e11"},
+        "zone": {"DataType": "String", "StringValue": "loading dock"},
+    }
+    assert build_subject(alert) == "[LOW] intrusion in loading dock at hq-campus / cam-lobby-01"
+    email = build_email(alert, LINKS)
+    assert "Zone:       loading dock\n" in email
+    assert "Armed:      no (outside the camera's arming schedule)\n" in email
+
+
+def test_a_tamper_alert_names_what_was_found():
+    alert = ALERT.model_copy(update={"event_type": "camera_tamper", "tamper": "moved", "regions": []})
+    assert "Tamper:     moved\n" in build_email(alert, LINKS)
+    assert "zone" not in build_attributes(alert)

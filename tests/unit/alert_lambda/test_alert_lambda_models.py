@@ -45,8 +45,8 @@ def test_recorded_records_parse_into_alert_records(recorded_records):
     [
         (lambda alert: b"\x00\x01 binary", "kinesis.data: Invalid JSON: expected value at line 1 column 1"),
         (
-            lambda alert: json.dumps({**alert, "schema_version": "2"}).encode(),
-            "kinesis.data.schema_version: Input should be '1'",
+            lambda alert: json.dumps({**alert, "schema_version": "3"}).encode(),
+            "kinesis.data.schema_version: Input should be '1' or '2'",
         ),
         (
             lambda alert: json.dumps({k: v for k, v in alert.items() if k != "site"}).encode(),

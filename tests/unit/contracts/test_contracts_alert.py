@@ -26,7 +26,8 @@ def test_alert_serialises_times_as_utc_iso_and_round_trips():
     )
     data = alert.model_dump(mode="json")
     assert data["started_at"] == "2026-11-25T14:00:01.250Z"
-    assert data["schema_version"] == "1"
+    assert (data["schema_version"], data["zone"], data["tamper"], data["armed"], data["notify"]) == (
+        "2", None, None, True, True)
     assert AlertRecord.model_validate_json(alert.model_dump_json()) == alert
 
 
@@ -34,7 +35,7 @@ def test_alert_rejects_other_schema_versions_and_naive_times():
     base = {"alert_id": "a", "camera_id": "c", "site": "s", "event_type": "e", "severity": "low", "score": 1, "threshold": 1,
                 "started_at": START, "frame_at": START, "detected_at": START, "model_version": "m"}
     with pytest.raises(ValidationError):
-        AlertRecord(**base, schema_version="2")
+        AlertRecord(**base, schema_version="3")
     with pytest.raises(ValidationError):
         AlertRecord(**{**base, "started_at": datetime(2026, 1, 1)})
 
@@ -155,3 +156,38 @@ def test_the_largest_alert_the_contract_allows_fits_one_sns_message():
     size += sum(len(k) + len(v["StringValue"].encode()) + 6 for k, v in notification.attributes.items())
     assert 64 * 1024 < size < 128 * 1024, size
     assert json.loads(notification.message)["sqs"] == alert.model_dump_json()
+
+
+# Issue 17: version 2 adds zone, tamper, armed and notify; version 1 records still read and write the same.
+def test_a_version_1_record_reads_with_the_defaults_and_writes_back_as_version_1():
+    import json
+
+    # GIVEN a record an older worker wrote (version 1, no zone)
+    # WHEN it is read
+    alert = AlertRecord.model_validate_json(json.dumps(VALID_JSON))
+    # THEN it is armed, notified, in no zone, and serialises back as exactly what was read
+    assert (alert.schema_version, alert.zone, alert.tamper, alert.armed, alert.notify) == ("1", None, None, True, True)
+    assert json.loads(alert.model_dump_json()) == VALID_JSON
+
+
+def test_a_version_1_record_with_a_version_2_field_is_refused():
+    import json
+
+    assert _refusal(json.dumps({**VALID_JSON, "zone": "door"})) == [("", "value_error")]
+
+
+def test_a_version_2_record_round_trips_its_zone_and_tamper():
+    import json
+
+    zone = {**VALID_JSON, "schema_version": "2", "zone": "door", "tamper": None, "armed": False, "notify": False}
+    tamper = {**VALID_JSON, "schema_version": "2", "event_type": "camera_tamper", "zone": None, "tamper": "moved",
+              "armed": True, "notify": True}
+    for data in (zone, tamper):
+        assert json.loads(AlertRecord.model_validate_json(json.dumps(data)).model_dump_json()) == data
+    assert _refusal(json.dumps({**zone, "tamper": "blank"})) == [("", "value_error")]  # only camera_tamper
+
+
+def test_a_zone_is_part_of_the_id_and_no_zone_keeps_the_version_1_id():
+    assert make_alert_id("cam-1", "intrusion", START, None) == make_alert_id("cam-1", "intrusion", START)
+    assert make_alert_id("cam-1", "scene_anomaly", START) == "6a26b907-2c7d-5f67-a2e2-e036c974b8c9"  # as version 1 computed it
+    assert len({make_alert_id("cam-1", "intrusion", START, zone) for zone in (None, "door", "yard")}) == 3

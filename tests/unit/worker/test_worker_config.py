@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from archive.schedule import ScheduleConfig
+from contracts.camera_scene import CameraScene
 from worker.config import (
     ENVIRONMENT_DEFAULTS,
     CameraStatusConfig,
@@ -66,8 +67,11 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch):
         "publisher": PublisherConfig().model_dump(),
         "kvs": KvsConfig().model_dump(),
         "camera_status": {"enabled": True, "interval_s": 10.0},
+        "scene": CameraScene().model_dump(),
         "archive": ScheduleConfig().model_dump(),
     }
+    assert (config.scene.zones, config.scene.privacy_masks, config.scene.schedule, config.scene.tamper.enabled) == (
+        [], [], None, False)  # an empty scene: one event anywhere, always armed, no tamper checks
     assert (config.kvs.state_table, config.kvs.start, config.publisher.spool_dir) == (
         "vigil-state",
         "NOW",

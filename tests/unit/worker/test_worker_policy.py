@@ -29,7 +29,7 @@ def feed(policy: AlertPolicy, scores: list[float], *, first_index: int = 0) -> d
     alerts = {}
     for offset, score in enumerate(scores):
         i = first_index + offset
-        alert = policy.observe(
+        raised = policy.observe(
             pts_s=i / FPS,
             captured_at=T0 + timedelta(seconds=i / FPS),
             score=score,
@@ -37,8 +37,8 @@ def feed(policy: AlertPolicy, scores: list[float], *, first_index: int = 0) -> d
             regions=[REGION.model_copy(update={"score": score})],
             model_version="m-1",
         )
-        if alert is not None:
-            alerts[i] = alert
+        if raised:
+            [alerts[i]] = raised
     return alerts
 
 
@@ -235,6 +235,5 @@ def test_a_camera_with_an_unset_clock_still_alerts_stamped_with_the_worker_clock
     alerts = [policy.observe(pts_s=i / FPS, captured_at=epoch + timedelta(seconds=i / FPS), score=2.0,
                              threshold=1.0, regions=[REGION], model_version="m-1") for i in range(2)]
     # THEN the alert is raised (not lost to the contract), stamped with the worker's clock
-    alert = alerts[1]
-    assert alert is not None
+    [alert] = alerts[1]
     assert (alert.started_at, alert.frame_at, alert.detected_at) == (DETECTED_AT, DETECTED_AT, DETECTED_AT)
