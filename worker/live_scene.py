@@ -41,6 +41,7 @@ from contracts.camera_scene_item import (
     get_request,
     put_request,
 )
+from worker.config import WorkerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -193,11 +194,11 @@ class LiveScene:
         return "the configured scene" if self.revision is None else f"revision {self.revision}"
 
 
-def live_scene(config: Any, initial: CameraScene | None = None) -> LiveScene:
+def live_scene(config: WorkerConfig, initial: CameraScene | None = None) -> LiveScene:
     """The live scene of a `WorkerConfig`: its state table, refreshed every status heartbeat
-    (`camera_status.interval_s`); `initial` or the config's own scene (`scene`, when it has one).
+    (`camera_status.interval_s`); `initial` or the config's own scene until the table has one.
     Read once now, so the worker starts with the operators' scene."""
-    start = initial or getattr(config, "scene", None) or CameraScene()
+    start = initial or config.scene
     scene = LiveScene(config.kvs.state_table, config.camera_id, start, config.camera_status.interval_s)
     scene()
     return scene
