@@ -83,6 +83,10 @@ class DisMotion:
             1, threads or int(os.environ.get("VIGIL_MOTION_THREADS", "0")) or (os.cpu_count() or 1)
         )
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="motion")
+        # one OpenCV thread per call: the items are spread over our threads already, and OpenCV's own pool
+        # on top of them (and of torch's) oversubscribed the cores (2 cores: 380 items/s this way, 250 with
+        # OpenCV's pool inside one thread)
+        cv2.setNumThreads(1)
 
     def __call__(self, items: np.ndarray) -> np.ndarray:
         """uint8 N x T x H x W x 3 RGB windows -> float32 N x gh x gw mean cell speeds (flow pixels per
