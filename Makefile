@@ -199,7 +199,7 @@ deploy: $(STAMP)
 
 bench-inference: $(STAMP)
 	@echo "==> inference benchmark: raw forward vs /invocations over HTTP (bench/results/inference.json, ~2 min)"
-	$(BIN)/python bench/bench_inference.py $(ARGS)
+	$(BIN)/python -m bench.bench_inference $(ARGS)
 
 # --- worker restarts (issue 22) -------------------------------------------------------------------
 .PHONY: bench-restarts

@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"torch threads, baseline and server alike (default: {env.TORCH_THREADS})")
     parser.add_argument("--out", type=Path, default=RESULT, help=f"results file (default: {RESULT.relative_to(REPO_ROOT)})")
     args = parser.parse_args(argv)
+    if argv is None:  # the baseline runs in this process: under the server's malloc settings (inference.env)
+        env.with_allocator_tuning("bench.bench_inference", sys.argv[1:])
     logging.basicConfig(level=logging.WARNING)
     cv2.setNumThreads(1)  # OpenCV's idle pool threads must not compete with torch's in the baseline
 
@@ -279,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "inference",
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                     "torch_threads": args.threads, "device": "cpu", "load_average": [round(x, 1) for x in os.getloadavg()],
+                    "malloc": {name: os.environ.get(name) for name in env.ALLOCATOR_ENV},
                     "note": "2-core machine shared with other jobs: absolute figures are pessimistic"},
         "model": {"temporal_window": window, "model_input_size": list(input_size),
                   "frame_size_hw": list(frames.shape[1:3])},

@@ -234,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
+    if argv is None:  # the command line, not a caller in this process: restart under ALLOCATOR_ENV
+        env.with_allocator_tuning("inference.serve", sys.argv[1:])
     # uvicorn hands a SIGTERM back to the process once it has shut down; the default action would end
     # it there, leaving the extracted model behind: exit through the `with` instead.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
