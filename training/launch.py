@@ -2,8 +2,9 @@
 training job with the SageMaker Python SDK v3 (`sagemaker.train.ModelTrainer`, which replaced the
 removed `sagemaker.estimator`).
 
-The job: this repository's `training/` and `contracts/` as the source code (script mode, entry
-`python -m training`), the archive bucket's clips and manifests as the `train` channel (and an
+The job: this repository's `training/`, `contracts/` and `inference/` (the OpenCV greyscale input and
+motion cue the model is calibrated on, the same code the endpoint runs) as the source code (script mode,
+entry `python -m training`, after installing the pinned OpenCV the AWS PyTorch image may lack), the archive bucket's clips and manifests as the `train` channel (and an
 optional `validation` channel), `model.tar.gz` to `s3://<bucket>/<output-prefix>/`, managed spot
 capacity with checkpoints synced to `s3://<bucket>/<checkpoint-prefix>/<job>/` (so an interrupted
 job resumes where it stopped), and metric definitions matching the `name=value` lines the script
@@ -27,12 +28,21 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-training:2.5.1-cpu-py311-ubuntu22.04-sagemaker"
 METRICS = ("train_loss", "holdout_score_max", "threshold", "val_auc", "val_event_recall", "train_seconds")
-SOURCE_IGNORE = [".venv", ".git", "out", "tests", "infra", "worker", "inference", "alert_lambda", "console", "bench"]
+SOURCE_IGNORE = [".venv", ".git", "out", "tests", "infra", "worker", "alert_lambda", "console", "bench", "local", "archive", "kvs"]
 
 
 def metric_definitions() -> list[dict[str, str]]:
     """One regex per metric the script prints as `name=value` (e.g. `val_auc=0.9512`)."""
     return [{"name": name, "regex": rf"\b{name}=([-+0-9.eE]+)"} for name in METRICS]
+
+
+def opencv_pin() -> str:
+    """requirements.lock's `opencv-python-headless==X` (`inference.motion` and `inference.grey` need it)."""
+    lock = REPO_ROOT / "requirements.lock"
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if line.startswith("opencv-python-headless=="):
+            return line.strip()
+    raise LaunchError(f"no opencv-python-headless pin in {lock}")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -83,7 +93,7 @@ def job_settings(args: argparse.Namespace, region: str) -> dict[str, Any]:
     channels = {"train": f"s3://{args.bucket}/manifests/{camera}", "clips": f"s3://{args.bucket}/clips/"}
     if args.validation_s3:
         channels["validation"] = args.validation_s3
-    command = "python -m training --train /opt/ml/input/data/train --model-dir /opt/ml/model"
+    command = f"pip install --quiet {opencv_pin()} && python -m training --train /opt/ml/input/data/train --model-dir /opt/ml/model"
     if args.validation_s3:
         command += " --validation /opt/ml/input/data/validation"
     command += "".join(f" --{name} {value}" for name, value in sorted(hyperparameters.items()))

@@ -19,7 +19,7 @@ def test_job_reads_the_archive_and_writes_model_and_checkpoints_back():
     settings = settings_for("--camera-id", "lobby-1", "--hyperparameter", "steps=600")
     assert {k: settings[k] for k in ("channels", "command", "output", "checkpoints", "spot")} == {
         "channels": {"train": "s3://vigil-archive/manifests/camera=lobby-1/", "clips": "s3://vigil-archive/clips/"},
-        "command": "python -m training --train /opt/ml/input/data/train --model-dir /opt/ml/model --steps 600",
+        "command": "pip install --quiet opencv-python-headless==5.0.0.93 && python -m training --train /opt/ml/input/data/train --model-dir /opt/ml/model --steps 600",
         "output": "s3://vigil-archive/models/",
         "checkpoints": "s3://vigil-archive/checkpoints/",
         "spot": True,
