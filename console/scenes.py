@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from console.access import SiteAccess
@@ -31,7 +30,7 @@ from contracts.camera_scene_item import (
     get_request,
     item_revision,
     parse_scene,
-    put_request,
+    put_scene,
     validation_errors,
 )
 from contracts.camera_status import CameraStatus, status_id
@@ -122,11 +121,6 @@ def save_scene(
 ) -> int:
     """Put the scene if the item is still at `expected_revision`; the new revision. `SceneConflict`
     when someone saved since the page was loaded: nothing is written."""
-    try:
-        dynamodb.put_item(**put_request(state_table, camera_id, scene, expected_revision, operator))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise SceneConflict(camera_id, expected_revision) from None
-        raise
-    logger.info("scene saved camera=%s revision=%d by=%s", camera_id, expected_revision + 1, operator)
-    return expected_revision + 1
+    revision = put_scene(dynamodb, state_table, camera_id, scene, expected_revision, operator)
+    logger.info("scene saved camera=%s revision=%d by=%s", camera_id, revision, operator)
+    return revision

@@ -158,6 +158,22 @@ def put_request(
     return {"TableName": table, "Item": item, **revision_condition(expected_revision)}
 
 
+def put_scene(
+    client: Any, table: str, camera_id: str, scene: CameraScene, expected_revision: int, updated_by: str
+) -> int:
+    """Send `put_request` with a boto3 DynamoDB `client`; the new revision. `SceneConflict` when the
+    item is no longer at `expected_revision` (someone wrote in between): nothing is written. Other
+    errors are raised as they come (botocore's; this module imports no SDK)."""
+    try:
+        client.put_item(**put_request(table, camera_id, scene, expected_revision, updated_by))
+    except Exception as exc:
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
+            raise SceneConflict(camera_id, expected_revision) from None
+        raise
+    return max(0, expected_revision) + 1
+
+
 def get_request(table: str, camera_id: str, consistent: bool = False) -> dict[str, Any]:
     """`GetItem` arguments for the camera's scene item."""
     return {"TableName": table, "Key": {"id": {"S": scene_id(camera_id)}}, "ConsistentRead": consistent}
@@ -178,6 +194,7 @@ __all__ = [
     "parse_scene",
     "pretty",
     "put_request",
+    "put_scene",
     "revision_condition",
     "scene_json",
     "to_item",

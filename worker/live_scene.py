@@ -34,12 +34,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts.camera_scene import CameraScene
 from contracts.camera_scene_item import (
-    SceneConflict,
     SceneItemError,
     StoredScene,
     from_item,
     get_request,
-    put_request,
+    put_scene,
 )
 from worker.config import WorkerConfig
 
@@ -71,16 +70,9 @@ class SceneTable:
     def write(self, camera_id: str, scene: CameraScene, expected_revision: int, updated_by: str) -> int:
         """Write `scene` if the item is still at `expected_revision` (0: no item); the new revision.
         `SceneConflict` when someone wrote in between: nothing is written."""
-        try:
-            self.client.put_item(
-                **put_request(self.table_name, camera_id, scene, expected_revision, updated_by)
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise SceneConflict(camera_id, expected_revision) from None
-            raise
-        logger.info("scene written camera=%s revision=%d by=%s", camera_id, expected_revision + 1, updated_by)
-        return expected_revision + 1
+        revision = put_scene(self.client, self.table_name, camera_id, scene, expected_revision, updated_by)
+        logger.info("scene written camera=%s revision=%d by=%s", camera_id, revision, updated_by)
+        return revision
 
 
 @dataclass(frozen=True)
