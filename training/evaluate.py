@@ -92,11 +92,15 @@ class EvaluationReport:
             runs_above(c.scores.masked_fill(c.is_incident, float("-inf")), c.threshold)  # type: ignore[arg-type]
             for c in calibrated
         )
+        normal_frames = sum(int((~c.is_incident).sum()) for c in calibrated)
+        normal_over = sum(int(((c.scores > c.threshold) & ~c.is_incident).sum()) for c in calibrated)  # type: ignore[operator]
         return {
             "auc": roc_auc(torch.cat(min_max_per_clip(scores)), labels),
             "auc_raw": roc_auc(torch.cat(scores), labels),
             "event_recall": detected / len(events) if events and calibrated else None,
             "false_alarms_per_hour": false_alarms / normal_hours if normal_hours > 0 else None,
+            # the share of normal frames over the calibrated threshold (frames, not runs: see false_alarms_per_hour)
+            "false_positive_rate": normal_over / normal_frames if normal_frames else None,
             "false_alarms_per_hour_predicted": (
                 sum(c.predicted_rate * int((~c.is_incident).sum()) / c.fps for c in predicted)
                 / 3600.0  # type: ignore[operator]
