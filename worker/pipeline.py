@@ -337,7 +337,10 @@ class Worker:
                 self.progress.frame_done(frame.fragment_number)
         reader_state = getattr(getattr(self.source, "reader", None), "state", None)
         if reader_state is not None:
-            alert = self.tamper.check_signal(str(reader_state) == "silent", self._scene)
+            silent = str(reader_state) == "silent"
+            # a silent camera samples no frame, so the reader asks for no scene: ask here, or a scene
+            # that turned tamper on after the last frame would never see the silence
+            alert = self.tamper.check_signal(silent, self.current_scene() if silent else self._scene)
             if alert is not None:
                 self._emit(alert, None)
 
